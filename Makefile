@@ -1,0 +1,38 @@
+# Builds mod_wasm.so (Rust staticlib + C glue linked by apxs) and the example/test guests.
+#   make            module and guests
+#   make test       everything, then unit and end-to-end tests (see scripts/test.sh)
+APXS   ?= apxs
+CARGO  ?= cargo
+OUT    := build
+RUSTLIB := target/release/libmod_wasm.a
+GUEST_TARGET_DIR := $(CURDIR)/target/guests
+GUEST_TARGETS := wasm32-wasip1 wasm32-wasip2
+
+.PHONY: all module guests rust clean
+all: module guests
+
+module: $(OUT)/mod_wasm.so
+
+rust:
+	$(CARGO) build --release -p mod_wasm
+
+# The staticlib's native dependencies come from `rustc --print native-static-libs`.
+$(OUT)/mod_wasm.so: rust mod_wasm/mod_wasm.c mod_wasm/exports.map
+	cd mod_wasm && $(APXS) -c -I include -o mod_wasm.la mod_wasm.c ../$(RUSTLIB) \
+	    -Wl,--version-script=exports.map -Wl,--gc-sections -lpthread -ldl -lm -lgcc_s -lc
+	mkdir -p $(OUT)
+	cp mod_wasm/.libs/mod_wasm.so $(OUT)/mod_wasm.so
+
+# Example guests (sdk-examples/) and test guests (tests/guests/), for both WASI targets;
+# the .wasm files are collected in build/guests/<target>/.
+guests:
+	for t in $(GUEST_TARGETS); do \
+	    (cd sdk-examples && CARGO_TARGET_DIR=$(GUEST_TARGET_DIR) $(CARGO) build --release --target $$t) || exit 1; \
+	    (cd tests/guests && CARGO_TARGET_DIR=$(GUEST_TARGET_DIR) $(CARGO) build --release --target $$t) || exit 1; \
+	    mkdir -p $(OUT)/guests/$$t; \
+	    cp $(GUEST_TARGET_DIR)/$$t/release/*.wasm $(OUT)/guests/$$t/; \
+	done
+
+clean:
+	rm -rf $(OUT) mod_wasm/.libs mod_wasm/*.la mod_wasm/*.lo mod_wasm/*.slo mod_wasm/*.o
+	$(CARGO) clean

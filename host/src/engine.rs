@@ -1,0 +1,116 @@
+//! The wasmtime side of a child process: one Engine, the WASI linkers, and compiled,
+//! pre-linked code for every configured module.
+//!
+//! Only [`start_child`] creates an Engine, and mod_wasm calls it from child_init: an Engine
+//! made in httpd's parent would have its trap handlers replaced by httpd's fatal-signal
+//! handlers before the fork (DESIGN.md, "Fork safety").
+
+use std::path::PathBuf;
+
+use wasmtime::component::{Component, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module, PoolingAllocationConfig};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::bindings::sync::CommandPre;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::registry::{self, ModuleSlot};
+use crate::validate::WasmKind;
+
+/// Store data of a preview1 core module.
+pub struct P1State {
+    pub wasi: WasiP1Ctx,
+}
+
+/// Store data of a preview2 command component.
+pub struct P2State {
+    pub wasi: WasiCtx,
+    pub table: ResourceTable,
+}
+
+impl WasiView for P2State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// Compiled code, linked against WASI, ready to instantiate per request.
+pub enum Loaded {
+    Core(InstancePre<P1State>),
+    Command(CommandPre<P2State>),
+}
+
+/// What the process can run at once, from httpd's MPM settings.
+#[derive(Clone, Copy, Debug)]
+pub struct ChildSettings {
+    /// Requests one child serves at the same time (ThreadsPerChild; 1 under prefork).
+    pub concurrent_requests: u32,
+}
+
+/// A module that could not be prepared in this child; its requests answer 500.
+#[derive(Debug)]
+pub struct LoadFailure {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// Instances one request may hold at once: the handler's (a Rust command component has
+/// about four core instances) and room for extension modules.
+const CORE_INSTANCES_PER_REQUEST: u32 = 32;
+const MEMORIES_PER_REQUEST: u32 = 16;
+const COMPONENT_INSTANCES_PER_REQUEST: u32 = 8;
+/// Interpreters compiled to Wasm have large function tables.
+const TABLE_ELEMENTS: usize = 100_000;
+
+fn engine_config(settings: ChildSettings) -> Config {
+    let n = settings.concurrent_requests.max(1);
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_core_instances(n * CORE_INSTANCES_PER_REQUEST)
+        .total_memories(n * MEMORIES_PER_REQUEST)
+        .total_tables(n * MEMORIES_PER_REQUEST)
+        .total_component_instances(n * COMPONENT_INSTANCES_PER_REQUEST)
+        .table_elements(TABLE_ELEMENTS);
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    config
+}
+
+/// Creates this child's Engine and fills every registered module's slot. An `Err` means no
+/// Engine could be made (nothing can run); per-module failures come back in the list.
+pub fn start_child(settings: ChildSettings) -> Result<Vec<LoadFailure>, String> {
+    let engine = Engine::new(&engine_config(settings)).map_err(|e| format!("{e:#}"))?;
+    let mut p1_linker = Linker::<P1State>::new(&engine);
+    wasmtime_wasi::p1::add_to_linker_sync(&mut p1_linker, |s| &mut s.wasi).map_err(|e| format!("{e:#}"))?;
+    let mut p2_linker = wasmtime::component::Linker::<P2State>::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut p2_linker).map_err(|e| format!("{e:#}"))?;
+
+    let mut failures = Vec::new();
+    for slot in registry::all() {
+        let loaded = load(&engine, &p1_linker, &p2_linker, &slot);
+        if let Err(reason) = &loaded {
+            failures.push(LoadFailure { path: slot.path().to_owned(), reason: reason.clone() });
+        }
+        slot.set_loaded(loaded);
+    }
+    Ok(failures)
+}
+
+fn load(
+    engine: &Engine,
+    p1_linker: &Linker<P1State>,
+    p2_linker: &wasmtime::component::Linker<P2State>,
+    slot: &ModuleSlot,
+) -> Result<Loaded, String> {
+    let fail = |e: wasmtime::Error| format!("{e:#}");
+    match slot.info().kind {
+        WasmKind::CoreModule => {
+            let module = Module::from_file(engine, slot.path()).map_err(fail)?;
+            Ok(Loaded::Core(p1_linker.instantiate_pre(&module).map_err(fail)?))
+        }
+        WasmKind::Component => {
+            let component = Component::from_file(engine, slot.path()).map_err(fail)?;
+            let pre = p2_linker.instantiate_pre(&component).map_err(fail)?;
+            Ok(Loaded::Command(CommandPre::new(pre).map_err(fail)?))
+        }
+    }
+}

@@ -1,0 +1,402 @@
+//! One request's stdio: stdin reads the request body, stdout becomes the response (after the
+//! CGI header block in CGI mode), stderr goes to the error log line by line.
+//!
+//! The guest's three streams share one [`Exchange`]; wasmtime-wasi wants `Send + 'static`
+//! stream objects, so it sits behind an `Arc<Mutex<_>>` that only this request's thread ever
+//! locks. Every stream works synchronously on that thread: no tokio task, no copy of the
+//! whole body.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use wasmtime_wasi::cli::{IsTerminal, StdinStream, StdoutStream};
+use wasmtime_wasi::p2::{InputStream, OutputStream, Pollable, StreamError, StreamResult};
+
+use crate::request::{BodyError, CgiHeaders, LogLevel, Request};
+
+/// The largest CGI header block accepted; a larger one fails the request with 500.
+pub const MAX_CGI_HEADER_BLOCK: usize = 64 * 1024;
+/// stderr lines longer than this are logged in pieces.
+pub const MAX_STDERR_LINE: usize = 8 * 1024;
+/// The most request-body bytes one stdin read asks the server for.
+const MAX_STDIN_READ: usize = 64 * 1024;
+/// What a stdout write may hand over at once (`check-write` budget).
+const STDOUT_WRITE_BUDGET: usize = 64 * 1024;
+
+/// How the guest's run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunEnd {
+    /// Returned from its entry point (0) or called exit with a code.
+    Exited(i32),
+    /// A trap, or the entry point could not be started; the text says which.
+    Failed(String),
+}
+
+/// What the server should do once the guest is done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The response has been sent.
+    Served,
+    /// CGI `Location: /local/path` with status 200: serve that path instead (as a GET).
+    InternalRedirect(String),
+    /// Answer with this status; httpd writes the body (an error page, or a 302 to the
+    /// `Location` header the guest set).
+    Status(u16),
+}
+
+enum Output {
+    /// CGI mode, still reading the header block.
+    Headers(Vec<u8>),
+    /// Passing stdout to the client.
+    Body,
+    /// The response is decided without the guest's body; further stdout is dropped.
+    Decided(Outcome),
+}
+
+pub(crate) struct Exchange<R: Request> {
+    req: R,
+    /// The module's path, for log lines.
+    module: String,
+    output: Output,
+    /// Response body bytes handed to the server: once there are any, the status is spoken for.
+    body_bytes: u64,
+    stderr_line: Vec<u8>,
+    body_error: Option<BodyError>,
+    body_done: bool,
+}
+
+pub(crate) type Shared<R> = Arc<Mutex<Exchange<R>>>;
+
+impl<R: Request> Exchange<R> {
+    pub(crate) fn new(req: R, module: String, cgi: bool) -> Self {
+        let output = if cgi { Output::Headers(Vec::new()) } else { Output::Body };
+        Exchange { req, module, output, body_bytes: 0, stderr_line: Vec::new(), body_error: None, body_done: false }
+    }
+
+    pub(crate) fn shared(self) -> Shared<R> {
+        Arc::new(Mutex::new(self))
+    }
+
+    pub(crate) fn log(&mut self, level: LogLevel, message: &str) {
+        let line = format!("{}: {}", self.module, message);
+        self.req.log(level, &line);
+    }
+
+    fn read_stdin(&mut self, size: usize) -> Result<Bytes, StreamError> {
+        if self.body_done {
+            return Err(StreamError::Closed);
+        }
+        let mut buf = vec![0u8; size.min(MAX_STDIN_READ)];
+        match self.req.read_body(&mut buf) {
+            Ok(0) => {
+                self.body_done = true;
+                Err(StreamError::Closed)
+            }
+            Ok(n) => {
+                buf.truncate(n);
+                Ok(Bytes::from(buf))
+            }
+            Err(e) => {
+                self.body_done = true;
+                let err = io::Error::other(e.message.clone());
+                self.body_error = Some(e);
+                Err(StreamError::LastOperationFailed(err.into()))
+            }
+        }
+    }
+
+    fn write_body(&mut self, data: &[u8]) -> io::Result<()> {
+        self.body_bytes += data.len() as u64;
+        self.req.write_body(data)
+    }
+
+    fn write_stdout(&mut self, data: &[u8]) -> io::Result<()> {
+        match &mut self.output {
+            Output::Body => self.write_body(data),
+            Output::Decided(_) => Ok(()),
+            Output::Headers(block) => {
+                let scan_from = block.len().saturating_sub(2);
+                block.extend_from_slice(data);
+                match header_block_end(block, scan_from) {
+                    Some(end) => {
+                        let rest = block.split_off(end);
+                        let block = std::mem::take(block);
+                        self.apply_headers(&block);
+                        match self.output {
+                            Output::Body if !rest.is_empty() => self.write_body(&rest),
+                            _ => Ok(()),
+                        }
+                    }
+                    None if block.len() > MAX_CGI_HEADER_BLOCK => {
+                        self.log(
+                            LogLevel::Error,
+                            &format!("CGI header block larger than {} bytes", MAX_CGI_HEADER_BLOCK),
+                        );
+                        self.output = Output::Decided(Outcome::Status(500));
+                        Err(io::Error::from(io::ErrorKind::BrokenPipe))
+                    }
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// Applies a complete (or, at exit, truncated) header block and decides what follows,
+    /// the way mod_cgi does: `Location` with status 200 discards the body and redirects,
+    /// internally for a local path, with a 302 for an absolute URL.
+    fn apply_headers(&mut self, block: &[u8]) {
+        self.output = match self.req.apply_cgi_headers(block) {
+            Err(status) => Output::Decided(Outcome::Status(status)),
+            Ok(CgiHeaders { status: 200, location: Some(location) }) if location.starts_with('/') => {
+                Output::Decided(Outcome::InternalRedirect(location))
+            }
+            Ok(CgiHeaders { status: 200, location: Some(_) }) => Output::Decided(Outcome::Status(302)),
+            Ok(_) => Output::Body,
+        };
+    }
+
+    fn write_stderr(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            let room = MAX_STDERR_LINE - self.stderr_line.len();
+            match data.iter().take(room).position(|&b| b == b'\n') {
+                Some(nl) => {
+                    self.stderr_line.extend_from_slice(&data[..nl]);
+                    data = &data[nl + 1..];
+                    self.log_stderr_line();
+                }
+                None if data.len() >= room => {
+                    self.stderr_line.extend_from_slice(&data[..room]);
+                    data = &data[room..];
+                    self.log_stderr_line();
+                }
+                None => {
+                    self.stderr_line.extend_from_slice(data);
+                    data = &[];
+                }
+            }
+        }
+    }
+
+    fn log_stderr_line(&mut self) {
+        let line = std::mem::take(&mut self.stderr_line);
+        let text = String::from_utf8_lossy(&line);
+        self.log(LogLevel::Error, text.trim_end_matches('\r'));
+    }
+
+    /// Completes the response after the guest's run.
+    pub(crate) fn finish(&mut self, end: RunEnd) -> Outcome {
+        if !self.stderr_line.is_empty() {
+            self.log_stderr_line();
+        }
+        let failure = match end {
+            RunEnd::Exited(0) => None,
+            RunEnd::Exited(code) => Some(format!("exited with status {code}")),
+            RunEnd::Failed(reason) => Some(reason),
+        };
+        if let Some(reason) = failure {
+            if self.body_bytes == 0 {
+                return match self.body_error.take() {
+                    Some(body) => {
+                        self.log(LogLevel::Error, &format!("{reason} (reading the request body: {})", body.message));
+                        Outcome::Status(body.status)
+                    }
+                    None => {
+                        self.log(LogLevel::Error, &reason);
+                        Outcome::Status(500)
+                    }
+                };
+            }
+            let sent = self.body_bytes;
+            self.log(LogLevel::Error, &format!("{reason} after {sent} bytes of the response body"));
+        }
+        if let Output::Headers(block) = &mut self.output {
+            if block.is_empty() {
+                if let Some(body) = self.body_error.take() {
+                    self.log(LogLevel::Error, &format!("reading the request body: {}", body.message));
+                    return Outcome::Status(body.status);
+                }
+            }
+            // The guest ended inside its header block: httpd reports a premature end.
+            let block = std::mem::take(block);
+            self.apply_headers(&block);
+        }
+        match &self.output {
+            Output::Decided(outcome) => outcome.clone(),
+            _ => {
+                // A failure here means the client went away; there is nobody to answer.
+                let _ = self.req.finish_body();
+                Outcome::Served
+            }
+        }
+    }
+}
+
+/// The offset just past the blank line ending a CGI header block ("\n\n" or "\n\r\n"),
+/// searching from `from`.
+fn header_block_end(buf: &[u8], from: usize) -> Option<usize> {
+    // An empty block: the output starts with the blank line.
+    match buf {
+        [b'\n', ..] => return Some(1),
+        [b'\r', b'\n', ..] => return Some(2),
+        _ => {}
+    }
+    let mut i = from;
+    while let Some(pos) = buf[i..].iter().position(|&b| b == b'\n') {
+        let nl = i + pos;
+        match buf.get(nl + 1..) {
+            Some([b'\n', ..]) => return Some(nl + 2),
+            Some([b'\r', b'\n', ..]) => return Some(nl + 3),
+            _ => i = nl + 1,
+        }
+    }
+    None
+}
+
+pub(crate) fn lock<R: Request>(shared: &Shared<R>) -> MutexGuard<'_, Exchange<R>> {
+    // Only this request's thread locks it; a poisoned lock means a panic already failed the
+    // request, and the state is still consistent enough to finish it.
+    shared.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn stream_error(e: io::Error) -> StreamError {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        StreamError::Closed
+    } else {
+        StreamError::LastOperationFailed(e.into())
+    }
+}
+
+/// The guest's stdin, stdout or stderr over the request's [`Exchange`].
+pub(crate) struct Stdio<R: Request> {
+    shared: Shared<R>,
+    role: Role,
+}
+
+#[derive(Clone, Copy)]
+pub(crate) enum Role {
+    Stdin,
+    Stdout,
+    Stderr,
+}
+
+impl<R: Request> Stdio<R> {
+    pub(crate) fn new(shared: &Shared<R>, role: Role) -> Self {
+        Stdio { shared: shared.clone(), role }
+    }
+
+    fn write(&self, data: &[u8]) -> io::Result<()> {
+        let mut ex = lock(&self.shared);
+        match self.role {
+            Role::Stdout => ex.write_stdout(data),
+            Role::Stderr => {
+                ex.write_stderr(data);
+                Ok(())
+            }
+            Role::Stdin => Err(io::Error::from(io::ErrorKind::Unsupported)),
+        }
+    }
+}
+
+impl<R: Request> Clone for Stdio<R> {
+    fn clone(&self) -> Self {
+        Stdio { shared: self.shared.clone(), role: self.role }
+    }
+}
+
+impl<R: Request> IsTerminal for Stdio<R> {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl<R: Request> StdoutStream for Stdio<R> {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+impl<R: Request> StdinStream for Stdio<R> {
+    fn p2_stream(&self) -> Box<dyn InputStream> {
+        Box::new(self.clone())
+    }
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncRead + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+#[async_trait::async_trait]
+impl<R: Request> Pollable for Stdio<R> {
+    /// Every operation completes synchronously, so the stream is always ready.
+    async fn ready(&mut self) {}
+}
+
+impl<R: Request> OutputStream for Stdio<R> {
+    fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
+        Stdio::write(self, &bytes).map_err(stream_error)
+    }
+    /// Bytes are already with the server, which sends them in blocks as they fill and the
+    /// rest when the response ends; a guest's flush after every write would otherwise cost a
+    /// network write each.
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(STDOUT_WRITE_BUDGET)
+    }
+}
+
+impl<R: Request> InputStream for Stdio<R> {
+    fn read(&mut self, size: usize) -> StreamResult<Bytes> {
+        lock(&self.shared).read_stdin(size)
+    }
+}
+
+impl<R: Request> tokio::io::AsyncWrite for Stdio<R> {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Poll::Ready(Stdio::write(&self, buf).map(|()| buf.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<R: Request> tokio::io::AsyncRead for Stdio<R> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let result = match lock(&self.shared).read_stdin(buf.remaining()) {
+            Ok(bytes) => {
+                buf.put_slice(&bytes);
+                Ok(())
+            }
+            Err(StreamError::Closed) => Ok(()),
+            Err(e) => Err(io::Error::other(e.to_string())),
+        };
+        Poll::Ready(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_header_block_end() {
+        assert_eq!(header_block_end(b"A: b\n\nbody", 0), Some(6));
+        assert_eq!(header_block_end(b"A: b\r\n\r\nbody", 0), Some(8));
+        assert_eq!(header_block_end(b"A: b\r\nC: d\r\n", 0), None);
+        assert_eq!(header_block_end(b"\n\n", 0), Some(1));
+        assert_eq!(header_block_end(b"\r\nbody", 0), Some(2));
+    }
+}

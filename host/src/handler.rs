@@ -1,0 +1,119 @@
+//! The content handler: one WASI program run per request, CGI-style.
+
+use wasmtime::Store;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+
+use crate::config::DirConfig;
+use crate::engine::{Loaded, P1State, P2State};
+use crate::exchange::{lock, Exchange, Outcome, Role, RunEnd, Stdio};
+use crate::request::{LogLevel, Request};
+
+/// The entry point a reactor-style core module needs called before any other export.
+const REACTOR_INIT: &str = "_initialize";
+
+/// Runs the section's module for one request. `cgi_env` holds the CGI meta-variables (empty
+/// unless `WasmEnableCGI On`); `WasmEnv` settings are added on top and win over them.
+/// Every failure is logged once, naming the module, and comes back as a status.
+pub fn serve<R: Request>(cfg: &DirConfig, cgi_env: Vec<(String, String)>, mut req: R) -> Outcome {
+    let Some(module) = &cfg.module else {
+        req.log(LogLevel::Error, "SetHandler wasm-handler, but no WasmModule is configured here");
+        return Outcome::Status(500);
+    };
+    let name = module.slot.path().display().to_string();
+    let loaded = match module.slot.loaded() {
+        Some(Ok(loaded)) => loaded,
+        Some(Err(reason)) => {
+            req.log(LogLevel::Error, &format!("{name}: could not be prepared in this process: {reason}"));
+            return Outcome::Status(500);
+        }
+        None => {
+            req.log(LogLevel::Error, &format!("{name}: not loaded (child_init did not run)"));
+            return Outcome::Status(500);
+        }
+    };
+
+    let mut exchange = Exchange::new(req, name, cfg.cgi());
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.args(&cfg.argv()).envs(&environment(cgi_env, &cfg.env)).allow_blocking_current_thread(true);
+    for dir in &cfg.preopens {
+        if let Err(e) = wasi.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadWrite) {
+            let message = format!("cannot open directory {} for the guest: {e:#}", dir.host.display());
+            exchange.log(LogLevel::Error, &message);
+            return Outcome::Status(500);
+        }
+    }
+    let shared = exchange.shared();
+    wasi.stdin(Stdio::new(&shared, Role::Stdin))
+        .stdout(Stdio::new(&shared, Role::Stdout))
+        .stderr(Stdio::new(&shared, Role::Stderr));
+
+    // The Store, and with it every stream clone, is dropped inside run_*.
+    let end = match loaded {
+        Loaded::Core(pre) => run_core(pre, wasi, cfg.entry_point()),
+        Loaded::Command(pre) => run_command(pre, wasi),
+    };
+    // A named temporary: the guard must be dropped before `shared`.
+    let outcome = lock(&shared).finish(end);
+    outcome
+}
+
+/// The CGI variables with `WasmEnv` applied over them.
+fn environment(mut cgi_env: Vec<(String, String)>, wasm_env: &[(String, String)]) -> Vec<(String, String)> {
+    cgi_env.retain(|(name, _)| !wasm_env.iter().any(|(n, _)| n == name));
+    cgi_env.extend(wasm_env.iter().cloned());
+    cgi_env
+}
+
+fn run_core(pre: &wasmtime::InstancePre<P1State>, mut wasi: WasiCtxBuilder, entry: &str) -> RunEnd {
+    let mut store = Store::new(pre.module().engine(), P1State { wasi: wasi.build_p1() });
+    let instance = match pre.instantiate(&mut store) {
+        Ok(instance) => instance,
+        Err(e) => return RunEnd::Failed(format!("cannot instantiate: {}", one_line(&e))),
+    };
+    if entry != "_start" {
+        if let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, REACTOR_INIT) {
+            if let Err(e) = init.call(&mut store, ()) {
+                return run_error(e);
+            }
+        }
+    }
+    let func = match instance.get_typed_func::<(), ()>(&mut store, entry) {
+        Ok(func) => func,
+        Err(_) => return RunEnd::Failed(format!("exports no function `{entry}` without parameters and results")),
+    };
+    match func.call(&mut store, ()) {
+        Ok(()) => RunEnd::Exited(0),
+        Err(e) => run_error(e),
+    }
+}
+
+fn run_command(pre: &wasmtime_wasi::p2::bindings::sync::CommandPre<P2State>, mut wasi: WasiCtxBuilder) -> RunEnd {
+    let state = P2State { wasi: wasi.build(), table: wasmtime::component::ResourceTable::new() };
+    let mut store = Store::new(pre.engine(), state);
+    let command = match pre.instantiate(&mut store) {
+        Ok(command) => command,
+        Err(e) => return RunEnd::Failed(format!("cannot instantiate: {}", one_line(&e))),
+    };
+    match command.wasi_cli_run().call_run(&mut store) {
+        Ok(Ok(())) => RunEnd::Exited(0),
+        Ok(Err(())) => RunEnd::Exited(1),
+        Err(e) => run_error(e),
+    }
+}
+
+fn run_error(e: wasmtime::Error) -> RunEnd {
+    match e.downcast_ref::<I32Exit>() {
+        Some(exit) => RunEnd::Exited(exit.0),
+        None => RunEnd::Failed(one_line(&e)),
+    }
+}
+
+/// An error on one log line: a trap as its kind (wasmtime wraps it in a multi-line wasm
+/// backtrace), anything else with its causes.
+fn one_line(e: &wasmtime::Error) -> String {
+    if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
+        return trap.to_string();
+    }
+    let text = format!("{e:#}");
+    text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ")
+}

@@ -1,0 +1,17 @@
+//! mod_wasm's host: everything Wasm, nothing Apache.
+//!
+//! The Apache module (`mod_wasm/`) reads directives into [`config::DirConfig`], validates
+//! modules in the parent with [`registry::register`], builds the runtime in each child with
+//! [`engine::start_child`] and serves requests with [`handler::serve`], passing the request as
+//! a [`request::Request`].
+
+pub mod config;
+pub mod engine;
+pub mod exchange;
+pub mod handler;
+pub mod registry;
+pub mod request;
+pub mod validate;
+
+pub use exchange::Outcome;
+pub use request::{BodyError, CgiHeaders, LogLevel, Request};

@@ -1,0 +1,93 @@
+//! The modules named in the configuration.
+//!
+//! At configuration time (httpd's parent process) each `WasmModule` file is validated and gets
+//! one [`ModuleSlot`], shared by every section that names the same file. The slot is empty
+//! until a child process fills it in child_init with compiled, pre-linked code
+//! ([`crate::engine::start_child`]). Requests reach their slot through the `Arc` in their
+//! directory configuration, never through a lookup by name.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::engine::Loaded;
+use crate::validate::{self, ValidateError, WasmInfo};
+
+/// One configured `.wasm` file.
+pub struct ModuleSlot {
+    path: PathBuf,
+    info: WasmInfo,
+    loaded: OnceLock<Result<Loaded, String>>,
+}
+
+impl std::fmt::Debug for ModuleSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModuleSlot").field("path", &self.path).field("kind", &self.info.kind).finish()
+    }
+}
+
+impl ModuleSlot {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn info(&self) -> &WasmInfo {
+        &self.info
+    }
+
+    /// The compiled module, or why it could not be compiled in this process; `None` before
+    /// child_init (for example in httpd's parent process).
+    pub fn loaded(&self) -> Option<&Result<Loaded, String>> {
+        self.loaded.get()
+    }
+
+    pub(crate) fn set_loaded(&self, loaded: Result<Loaded, String>) {
+        // A slot is filled once per process; a second start_child call keeps the first result.
+        let _ = self.loaded.set(loaded);
+    }
+}
+
+/// The slots of the configuration being read, deduplicated by canonical path.
+static SLOTS: Mutex<Vec<(PathBuf, Arc<ModuleSlot>)>> = Mutex::new(Vec::new());
+
+fn slots() -> std::sync::MutexGuard<'static, Vec<(PathBuf, Arc<ModuleSlot>)>> {
+    // A panic while holding the lock cannot leave the list half-changed; keep using it.
+    SLOTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Forgets the slots of the previous configuration (httpd re-reads its configuration on every
+/// start and restart; sections of the old one keep their `Arc`s until their pool is cleared).
+pub fn reset() {
+    slots().clear();
+}
+
+/// Validates `path` and returns its slot; a file named by several sections is read once.
+/// `check` runs on the file's facts and may refuse it (for example: a component where a
+/// command is needed).
+pub fn register(
+    path: &Path,
+    check: impl FnOnce(&str, &WasmInfo) -> Result<(), ValidateError>,
+) -> Result<Arc<ModuleSlot>, ValidateError> {
+    let key = std::fs::canonicalize(path).map_err(|source| ValidateError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    if let Some((_, slot)) = slots().iter().find(|(k, _)| *k == key) {
+        check(&path.display().to_string(), &slot.info)?;
+        return Ok(slot.clone());
+    }
+    let info = validate::check_file(path)?;
+    check(&path.display().to_string(), &info)?;
+    let slot = Arc::new(ModuleSlot { path: path.to_owned(), info, loaded: OnceLock::new() });
+    slots().push((key, slot.clone()));
+    Ok(slot)
+}
+
+/// Every slot of the current configuration.
+pub fn all() -> Vec<Arc<ModuleSlot>> {
+    slots().iter().map(|(_, s)| s.clone()).collect()
+}
+
+#[cfg(test)]
+pub(crate) fn slot_for_test(path: &str, info: WasmInfo) -> Arc<ModuleSlot> {
+    Arc::new(ModuleSlot { path: PathBuf::from(path), info, loaded: OnceLock::new() })
+}

@@ -1,0 +1,49 @@
+/* mod_wasm.c: the module record, the directive table and hook registration.
+ * Everything else is Rust (src/); include/mod_wasm_ffi.h declares it.
+ */
+#include "httpd.h"
+#include "http_config.h"
+#include "http_protocol.h"
+#include "http_request.h"
+
+#include "mod_wasm_ffi.h"
+
+#define DIR_CONTEXT (RSRC_CONF | ACCESS_CONF)
+
+static const command_rec wasm_cmds[] = {
+    AP_INIT_TAKE1("WasmModule", wasm_cmd_module, NULL, DIR_CONTEXT,
+                  "the .wasm program (core module or WASI command component) to run"),
+    AP_INIT_TAKE1("WasmDir", wasm_cmd_dir, NULL, DIR_CONTEXT,
+                  "a host directory the program sees at the same path"),
+    AP_INIT_TAKE2("WasmMapDir", wasm_cmd_map_dir, NULL, DIR_CONTEXT,
+                  "a guest path and the host directory it shows"),
+    AP_INIT_TAKE1("WasmArg", wasm_cmd_arg, NULL, DIR_CONTEXT,
+                  "an argument appended to the program's argv"),
+    AP_INIT_TAKE2("WasmEnv", wasm_cmd_env, NULL, DIR_CONTEXT,
+                  "an environment variable name and value for the program"),
+    AP_INIT_FLAG("WasmEnableCGI", wasm_cmd_enable_cgi, NULL, DIR_CONTEXT,
+                 "On: CGI request variables in, CGI response headers out"),
+    AP_INIT_FLAG("WasmMapCGIFileNames", wasm_cmd_map_cgi_file_names, NULL, DIR_CONTEXT,
+                 "On: SCRIPT_FILENAME as the guest sees it through WasmMapDir"),
+    AP_INIT_TAKE1("WasmEntryPoint", wasm_cmd_entry_point, NULL, DIR_CONTEXT,
+                  "the function a core module runs (default _start)"),
+    {NULL}
+};
+
+static void wasm_register_hooks(apr_pool_t *p)
+{
+    ap_hook_pre_config(wasm_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(wasm_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(wasm_handler, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+AP_DECLARE_MODULE(wasm) = {
+    STANDARD20_MODULE_STUFF,
+    wasm_create_dir_config,
+    wasm_merge_dir_config,
+    NULL,
+    NULL,
+    wasm_cmds,
+    wasm_register_hooks,
+    AP_MODULE_FLAG_NONE
+};

@@ -1,0 +1,213 @@
+//! Per-directory configuration: create/merge callbacks and the directive handlers named in
+//! mod_wasm.c's command table. A handler returns NULL on success or an error message; httpd
+//! prefixes it with the configuration file and line and stops (`apache2 -t` too).
+
+use std::ffi::c_void;
+use std::os::raw::{c_char, c_int};
+use std::path::{Path, PathBuf};
+use std::ptr;
+
+use host::config::{DirConfig, ModuleRef};
+use host::validate::{self, WasmInfo, WasmKind};
+
+use crate::boundary::guard;
+use crate::ffi::*;
+
+/// Allocates a config in `pool`, freed by the pool's cleanup.
+unsafe fn into_pool(pool: *mut apr_pool_t, cfg: DirConfig) -> *mut c_void {
+    unsafe extern "C" fn drop_config(data: *mut c_void) -> apr_status_t {
+        drop(Box::from_raw(data as *mut DirConfig));
+        APR_SUCCESS as apr_status_t
+    }
+    let data = Box::into_raw(Box::new(cfg)) as *mut c_void;
+    apr_pool_cleanup_register(pool, data, Some(drop_config), Some(apr_pool_cleanup_null));
+    data
+}
+
+/// The section's config as created by [`wasm_create_dir_config`].
+///
+/// # Safety
+/// `cfg` must come from `wasm_create_dir_config` or `wasm_merge_dir_config`.
+pub unsafe fn dir_config<'a>(cfg: *mut c_void) -> &'a mut DirConfig {
+    &mut *(cfg as *mut DirConfig)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn wasm_create_dir_config(pool: *mut apr_pool_t, _dir: *mut c_char) -> *mut c_void {
+    guard(|_| ptr::null_mut(), || into_pool(pool, DirConfig::default()))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn wasm_merge_dir_config(
+    pool: *mut apr_pool_t,
+    base: *mut c_void,
+    add: *mut c_void,
+) -> *mut c_void {
+    guard(|_| ptr::null_mut(), || into_pool(pool, DirConfig::merge(dir_config(base), dir_config(add))))
+}
+
+/// Runs a directive handler: NULL on success, else the message copied into the config pool.
+unsafe fn directive(
+    cmd: *mut cmd_parms,
+    body: impl FnOnce(&mut DirConfig) -> Result<(), String>,
+    cfg: *mut c_void,
+) -> *const c_char {
+    let result = guard(Err, || body(dir_config(cfg)));
+    match result {
+        Ok(()) => ptr::null(),
+        Err(message) => {
+            let name = c_str((*(*cmd).cmd).name);
+            pool_str((*cmd).pool, &format!("{name}: {message}"))
+        }
+    }
+}
+
+/// A path from the configuration, relative ones taken from ServerRoot (as httpd does).
+unsafe fn server_path(cmd: *mut cmd_parms, arg: &str) -> Result<PathBuf, String> {
+    let resolved = ap_server_root_relative((*cmd).pool, pool_str((*cmd).pool, arg));
+    if resolved.is_null() {
+        return Err(format!("invalid path `{arg}`"));
+    }
+    Ok(PathBuf::from(c_str(resolved)))
+}
+
+/// The `<Location>` path the directive stands in, if it stands directly in one (not in a
+/// `<LocationMatch>` or a regular-expression `<Location ~>`).
+unsafe fn location_of(cmd: *mut cmd_parms) -> Option<String> {
+    let directive = (*cmd).directive;
+    if directive.is_null() || (*directive).parent.is_null() {
+        return None;
+    }
+    let section = c_str((*(*directive).parent).directive);
+    let path = c_str((*cmd).path);
+    (section.eq_ignore_ascii_case("<Location") && path.starts_with('/')).then_some(path)
+}
+
+/// `WasmEntryPoint` must name a parameterless function the core module exports.
+fn check_entry_point(path: &Path, info: &WasmInfo, entry: &str) -> Result<(), String> {
+    match info.kind {
+        WasmKind::Component => Err(format!(
+            "{} is a component; WasmEntryPoint applies to core modules (components run wasi:cli/run)",
+            path.display()
+        )),
+        WasmKind::CoreModule if info.exports(entry) => Ok(()),
+        WasmKind::CoreModule => Err(format!(
+            "{} exports no function `{entry}` (its functions: {})",
+            path.display(),
+            if info.exports.is_empty() { "none".to_string() } else { info.exports.join(", ") }
+        )),
+    }
+}
+
+/// A program for the content handler: a core module or a WASI command component.
+fn check_handler_program(path: &str, info: &WasmInfo) -> Result<(), validate::ValidateError> {
+    if info.kind == WasmKind::Component {
+        if !info.is_command() {
+            return Err(validate::ValidateError::Invalid {
+                path: path.to_owned(),
+                message: "this component is not a WASI command (it does not export wasi:cli/run)".into(),
+            });
+        }
+        validate::check_component_imports(path, info, &[])?;
+    }
+    Ok(())
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn wasm_cmd_module(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
+    directive(cmd, |c| {
+        let path = server_path(cmd, &c_str(arg))?;
+        let slot = host::registry::register(&path, check_handler_program).map_err(|e| e.to_string())?;
+        if let Some(entry) = &c.entry_point {
+            check_entry_point(slot.path(), slot.info(), entry)?;
+        }
+        c.module = Some(ModuleRef { slot, mount: location_of(cmd) });
+        Ok(())
+    }, cfg)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn wasm_cmd_entry_point(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
+    directive(cmd, |c| {
+        let entry = c_str(arg);
+        if let Some(module) = &c.module {
+            check_entry_point(module.slot.path(), module.slot.info(), &entry)?;
+        }
+        c.entry_point = Some(entry);
+        Ok(())
+    }, cfg)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn wasm_cmd_dir(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
+    directive(cmd, |c| {
+        let host_dir = existing_dir(cmd, &c_str(arg))?;
+        c.add_preopen(&host_dir.to_string_lossy(), &host_dir);
+        Ok(())
+    }, cfg)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn wasm_cmd_map_dir(
+    cmd: *mut cmd_parms,
+    cfg: *mut c_void,
+    guest: *const c_char,
+    host_dir: *const c_char,
+) -> *const c_char {
+    directive(cmd, |c| {
+        let guest = c_str(guest);
+        let host_dir = existing_dir(cmd, &c_str(host_dir))?;
+        c.add_preopen(&guest, &host_dir);
+        Ok(())
+    }, cfg)
+}
+
+unsafe fn existing_dir(cmd: *mut cmd_parms, arg: &str) -> Result<PathBuf, String> {
+    let dir = server_path(cmd, arg)?;
+    match std::fs::metadata(&dir) {
+        Ok(m) if m.is_dir() => Ok(dir),
+        Ok(_) => Err(format!("{} is not a directory", dir.display())),
+        Err(e) => Err(format!("cannot use directory {}: {e}", dir.display())),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn wasm_cmd_arg(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
+    directive(cmd, |c| {
+        c.add_arg(&c_str(arg));
+        Ok(())
+    }, cfg)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn wasm_cmd_env(
+    cmd: *mut cmd_parms,
+    cfg: *mut c_void,
+    name: *const c_char,
+    value: *const c_char,
+) -> *const c_char {
+    directive(cmd, |c| {
+        let name = c_str(name);
+        if name.is_empty() || name.contains('=') {
+            return Err(format!("`{name}` is not a valid environment variable name"));
+        }
+        c.set_env(&name, &c_str(value));
+        Ok(())
+    }, cfg)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn wasm_cmd_enable_cgi(cmd: *mut cmd_parms, cfg: *mut c_void, on: c_int) -> *const c_char {
+    directive(cmd, |c| {
+        c.enable_cgi = Some(on != 0);
+        Ok(())
+    }, cfg)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn wasm_cmd_map_cgi_file_names(cmd: *mut cmd_parms, cfg: *mut c_void, on: c_int) -> *const c_char {
+    directive(cmd, |c| {
+        c.map_cgi_file_names = Some(on != 0);
+        Ok(())
+    }, cfg)
+}

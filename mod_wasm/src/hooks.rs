@@ -1,0 +1,116 @@
+//! The hooks mod_wasm.c registers: configuration reset, per-child runtime, content handler.
+
+use std::os::raw::c_int;
+
+use host::config::DirConfig;
+use host::engine::ChildSettings;
+use host::{LogLevel, Outcome};
+
+use crate::boundary::guard;
+use crate::directives::dir_config;
+use crate::ffi::*;
+use crate::request::{log_request, log_server, ApacheRequest};
+
+/// The handler name of `SetHandler wasm-handler`.
+const HANDLER_NAME: &[u8] = b"wasm-handler";
+/// The response type of a non-CGI program when the configuration gives none.
+const DEFAULT_CONTENT_TYPE: &std::ffi::CStr = c"text/plain";
+
+/// pre_config runs before each reading of the configuration (start, dry run, restart).
+#[no_mangle]
+pub unsafe extern "C" fn wasm_pre_config(_pconf: *mut apr_pool_t, _plog: *mut apr_pool_t, _ptemp: *mut apr_pool_t) -> c_int {
+    guard(|_| HTTP_INTERNAL_SERVER_ERROR as c_int, || {
+        host::registry::reset();
+        OK as c_int
+    })
+}
+
+/// Builds this child's runtime: the Engine and compiled code for every configured module.
+#[no_mangle]
+pub unsafe extern "C" fn wasm_child_init(_pchild: *mut apr_pool_t, s: *mut server_rec) {
+    guard(|msg| log_server(s, LogLevel::Crit, &msg), || {
+        if host::registry::all().is_empty() {
+            return; // No Wasm configured: no Engine, no cost.
+        }
+        let mut threads: c_int = 1;
+        if ap_mpm_query(AP_MPMQ_MAX_THREADS as c_int, &mut threads) != APR_SUCCESS as apr_status_t || threads < 1 {
+            threads = 1;
+        }
+        match host::engine::start_child(ChildSettings { concurrent_requests: threads as u32 }) {
+            Ok(failures) => {
+                for f in failures {
+                    let msg = format!("{}: cannot be prepared: {}", f.path.display(), f.reason);
+                    log_server(s, LogLevel::Error, &msg);
+                }
+            }
+            Err(reason) => log_server(s, LogLevel::Crit, &format!("cannot create the WebAssembly engine: {reason}")),
+        }
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn wasm_handler(r: *mut request_rec) -> c_int {
+    if (*r).handler.is_null() || std::ffi::CStr::from_ptr((*r).handler).to_bytes() != HANDLER_NAME {
+        return DECLINED as c_int;
+    }
+    guard(
+        |msg| {
+            log_request(r, LogLevel::Error, &msg);
+            HTTP_INTERNAL_SERVER_ERROR as c_int
+        },
+        || serve(r),
+    )
+}
+
+unsafe fn serve(r: *mut request_rec) -> c_int {
+    let cfg: &DirConfig = dir_config(module_config((*r).per_dir_config));
+    let module_path = cfg.module.as_ref().map(|m| m.slot.path().display().to_string()).unwrap_or_default();
+    let env = if cfg.cgi() {
+        cgi_environment(r, cfg)
+    } else {
+        if (*r).content_type.is_null() {
+            ap_set_content_type(r, DEFAULT_CONTENT_TYPE.as_ptr());
+        }
+        Vec::new()
+    };
+    match host::handler::serve(cfg, env, ApacheRequest::new(r, &module_path)) {
+        Outcome::Served => OK as c_int,
+        Outcome::Status(status) => status as c_int,
+        Outcome::InternalRedirect(location) => {
+            // As mod_cgi: the redirect is a GET without the original body.
+            ap_discard_request_body(r);
+            (*r).method = c"GET".as_ptr();
+            (*r).method_number = M_GET as c_int;
+            apr_table_unset((*r).headers_in, c"Content-Length".as_ptr());
+            ap_internal_redirect_handler(pool_str((*r).pool, &location), r);
+            OK as c_int
+        }
+    }
+}
+
+/// The CGI meta-variables, built by httpd exactly as for mod_cgi. When the module was
+/// configured in a `<Location>`, that path is SCRIPT_NAME and the rest of the URI PATH_INFO.
+unsafe fn cgi_environment(r: *mut request_rec, cfg: &DirConfig) -> Vec<(String, String)> {
+    if let Some(mount) = cfg.module.as_ref().and_then(|m| m.mount.as_deref()) {
+        let uri = c_str((*r).uri);
+        let mount = mount.trim_end_matches('/');
+        if let Some(rest) = uri.strip_prefix(mount) {
+            if rest.is_empty() || rest.starts_with('/') {
+                (*r).path_info = pool_str((*r).pool, rest);
+            }
+        }
+    }
+    ap_add_common_vars(r);
+    ap_add_cgi_vars(r);
+    let mut env = table_entries((*r).subprocess_env);
+    if cfg.map_cgi_file_names.unwrap_or(false) {
+        for (name, value) in env.iter_mut() {
+            if name == "SCRIPT_FILENAME" {
+                if let Some(guest) = cfg.guest_path_of(value) {
+                    *value = guest;
+                }
+            }
+        }
+    }
+    env
+}

@@ -1,0 +1,12 @@
+/* The httpd and APR declarations the Rust side uses; input to bindgen (build.rs). */
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "util_script.h"
+#include "ap_mpm.h"
+#include "apr_buckets.h"
+#include "apr_strings.h"
+#include "apr_tables.h"

@@ -1,0 +1,240 @@
+//! [`host::Request`] over httpd's `request_rec`: the request body from the input filters, the
+//! response into the output filters, CGI headers through httpd's own parser, logging through
+//! `ap_log_rerror` with our module index.
+
+use std::ffi::{c_void, CString};
+use std::io;
+use std::os::raw::{c_char, c_int};
+
+use host::{BodyError, CgiHeaders, LogLevel};
+
+use crate::ffi::*;
+
+pub struct ApacheRequest {
+    r: *mut request_rec,
+    /// Response bytes on their way to the output filters (apr_brigade_write buffers 8 KiB).
+    out: *mut apr_bucket_brigade,
+    /// Request body as it comes from the input filters.
+    input: *mut apr_bucket_brigade,
+    body_ended: bool,
+    /// The module's path, shown as the "script" in httpd's CGI header errors.
+    module_path: CString,
+}
+
+// SAFETY: an ApacheRequest is created by the handler for one request and used only on that
+// request's thread, inside the handler call; wasmtime-wasi merely requires stream objects to
+// be Send.
+unsafe impl Send for ApacheRequest {}
+
+impl ApacheRequest {
+    /// # Safety
+    /// `r` must be the request being handled; the value must not outlive the handler call.
+    pub unsafe fn new(r: *mut request_rec, module_path: &str) -> Self {
+        let alloc = (*(*r).connection).bucket_alloc;
+        ApacheRequest {
+            r,
+            out: apr_brigade_create((*r).pool, alloc),
+            input: apr_brigade_create((*r).pool, alloc),
+            body_ended: false,
+            module_path: CString::new(module_path.replace('\0', "")).unwrap_or_default(),
+        }
+    }
+}
+
+pub fn log_level(level: LogLevel) -> c_int {
+    (match level {
+        LogLevel::Emerg => APLOG_EMERG,
+        LogLevel::Alert => APLOG_ALERT,
+        LogLevel::Crit => APLOG_CRIT,
+        LogLevel::Error => APLOG_ERR,
+        LogLevel::Warn => APLOG_WARNING,
+        LogLevel::Notice => APLOG_NOTICE,
+        LogLevel::Info => APLOG_INFO,
+        LogLevel::Debug => APLOG_DEBUG,
+        LogLevel::Trace1 => APLOG_TRACE1,
+        LogLevel::Trace2 => APLOG_TRACE2,
+        LogLevel::Trace3 => APLOG_TRACE3,
+        LogLevel::Trace4 => APLOG_TRACE4,
+        LogLevel::Trace5 => APLOG_TRACE5,
+        LogLevel::Trace6 => APLOG_TRACE6,
+        LogLevel::Trace7 => APLOG_TRACE7,
+        LogLevel::Trace8 => APLOG_TRACE8,
+    }) as c_int
+}
+
+fn message_cstring(message: &str) -> CString {
+    CString::new(message.replace('\0', "\\0")).unwrap_or_default()
+}
+
+/// Logs `message` for request `r`; the text is an argument, never the format string.
+///
+/// # Safety
+/// `r` must be a live request.
+pub unsafe fn log_request(r: *const request_rec, level: LogLevel, message: &str) {
+    let text = message_cstring(message);
+    ap_log_rerror_(
+        c"mod_wasm".as_ptr(),
+        0,
+        module_index(),
+        log_level(level),
+        0,
+        r,
+        c"%s".as_ptr(),
+        text.as_ptr(),
+    );
+}
+
+/// Logs `message` for server `s` (outside requests).
+///
+/// # Safety
+/// `s` must be a live server record.
+pub unsafe fn log_server(s: *const server_rec, level: LogLevel, message: &str) {
+    let text = message_cstring(message);
+    ap_log_error_(
+        c"mod_wasm".as_ptr(),
+        0,
+        module_index(),
+        log_level(level),
+        0,
+        s,
+        c"%s".as_ptr(),
+        text.as_ptr(),
+    );
+}
+
+/// The header block being fed to httpd's CGI header parser.
+struct HeaderCursor<'a> {
+    rest: &'a [u8],
+}
+
+/// `getsfunc` for ap_scan_script_header_err_core_ex: one line (with its newline) per call, at
+/// most `len - 1` bytes, NUL-terminated; 0 at the end of the block.
+unsafe extern "C" fn next_header_line(buf: *mut c_char, len: c_int, data: *mut c_void) -> c_int {
+    let cursor = &mut *(data as *mut HeaderCursor);
+    if cursor.rest.is_empty() || len <= 1 {
+        return 0;
+    }
+    let max = (len - 1) as usize;
+    let line_len = match cursor.rest.iter().take(max).position(|&b| b == b'\n') {
+        Some(nl) => nl + 1,
+        None => cursor.rest.len().min(max),
+    };
+    let (line, rest) = cursor.rest.split_at(line_len);
+    // A NUL inside a header line would cut it short in C; make it visible as a bad byte.
+    for (i, &b) in line.iter().enumerate() {
+        *buf.add(i) = if b == 0 { b'?' as c_char } else { b as c_char };
+    }
+    *buf.add(line_len) = 0;
+    cursor.rest = rest;
+    1
+}
+
+impl host::Request for ApacheRequest {
+    fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
+        if self.body_ended || buf.is_empty() {
+            return Ok(0);
+        }
+        unsafe {
+            let rv = ap_get_brigade(
+                (*self.r).input_filters,
+                self.input,
+                AP_MODE_READBYTES,
+                APR_BLOCK_READ,
+                buf.len() as apr_off_t,
+            );
+            if rv != APR_SUCCESS as apr_status_t {
+                apr_brigade_cleanup(self.input as *mut c_void);
+                self.body_ended = true;
+                let status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST as c_int);
+                let status = if (100..600).contains(&status) { status as u16 } else { 400 };
+                return Err(BodyError { status, message: status_text(rv) });
+            }
+            let mut len = buf.len() as apr_size_t;
+            apr_brigade_flatten(self.input, buf.as_mut_ptr() as *mut c_char, &mut len);
+            apr_brigade_cleanup(self.input as *mut c_void);
+            // A blocking read returns data or the end of the body (EOS).
+            if len == 0 {
+                self.body_ended = true;
+            }
+            Ok(len as usize)
+        }
+    }
+
+    fn write_body(&mut self, data: &[u8]) -> io::Result<()> {
+        let rv = unsafe {
+            apr_brigade_write(
+                self.out,
+                Some(ap_filter_flush),
+                (*self.r).output_filters as *mut c_void,
+                data.as_ptr() as *const c_char,
+                data.len() as apr_size_t,
+            )
+        };
+        status_result(rv)
+    }
+
+    fn flush_body(&mut self) -> io::Result<()> {
+        status_result(unsafe { ap_fflush((*self.r).output_filters, self.out) })
+    }
+
+    fn finish_body(&mut self) -> io::Result<()> {
+        unsafe {
+            let eos = apr_bucket_eos_create((*(*self.r).connection).bucket_alloc);
+            brigade_insert_tail(self.out, eos);
+            let rv = ap_pass_brigade((*self.r).output_filters, self.out);
+            apr_brigade_cleanup(self.out as *mut c_void);
+            status_result(rv)
+        }
+    }
+
+    fn apply_cgi_headers(&mut self, block: &[u8]) -> Result<CgiHeaders, u16> {
+        unsafe {
+            let r = self.r;
+            // httpd names the "script" in its messages after r->filename: make it the module.
+            let filename = (*r).filename;
+            (*r).filename = self.module_path.as_ptr() as *mut c_char;
+            let mut cursor = HeaderCursor { rest: block };
+            // Without a buffer of its own httpd reports the last line read, not the bad one.
+            let mut line = vec![0 as c_char; HUGE_STRING_LEN as usize]; // MAX_STRING_LEN
+            let ret = ap_scan_script_header_err_core_ex(
+                r,
+                line.as_mut_ptr(),
+                Some(next_header_line),
+                &mut cursor as *mut HeaderCursor as *mut c_void,
+                module_index(),
+            );
+            (*r).filename = filename;
+            if ret == HTTP_NOT_MODIFIED as c_int {
+                (*r).status = ret;
+            } else if ret != OK as c_int {
+                return Err(if (100..600).contains(&ret) { ret as u16 } else { 500 });
+            }
+            let location = apr_table_get((*r).headers_out, c"Location".as_ptr());
+            Ok(CgiHeaders {
+                status: (*r).status as u16,
+                location: (!location.is_null()).then(|| c_str(location)),
+            })
+        }
+    }
+
+    fn log(&mut self, level: LogLevel, message: &str) {
+        unsafe { log_request(self.r, level, message) }
+    }
+}
+
+fn status_result(rv: apr_status_t) -> io::Result<()> {
+    if rv == APR_SUCCESS as apr_status_t {
+        Ok(())
+    } else {
+        Err(io::Error::new(io::ErrorKind::BrokenPipe, status_text(rv)))
+    }
+}
+
+/// APR's text for a status code.
+fn status_text(rv: apr_status_t) -> String {
+    let mut buf = [0 as c_char; 256];
+    unsafe {
+        apr_strerror(rv, buf.as_mut_ptr(), buf.len() as apr_size_t);
+        c_str(buf.as_ptr())
+    }
+}

@@ -1,0 +1,211 @@
+"""A real apache2 with mod_wasm loaded, on a free 127.0.0.1 port.
+
+Each server gets its own directory (config, logs, pid file, document root), starts detached
+and forking exactly as in production (`apache2 -k start`), and is stopped by the pid it
+wrote. Nothing under /etc/apache2 is read or touched.
+"""
+
+import http.client
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BUILD = REPO / "build"
+MODULE = BUILD / "mod_wasm.so"
+HTTPD_MODULES = Path("/usr/lib/apache2/modules")
+APACHE2 = shutil.which("apache2") or "/usr/sbin/apache2"
+
+
+def guest(name, target="wasm32-wasip1"):
+    """Path of a built guest (`make guests`)."""
+    path = BUILD / "guests" / target / f"{name}.wasm"
+    assert path.exists(), f"{path} missing: run `make guests`"
+    return path
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+MPM_SETTINGS = {
+    "event": "StartServers 1\nServerLimit 2\nThreadsPerChild 8\nMaxRequestWorkers 16\n"
+             "MinSpareThreads 1\nMaxSpareThreads 16\n",
+    "worker": "StartServers 1\nServerLimit 2\nThreadsPerChild 8\nMaxRequestWorkers 16\n"
+              "MinSpareThreads 1\nMaxSpareThreads 16\n",
+    "prefork": "StartServers 2\nMinSpareServers 1\nMaxSpareServers 4\nMaxRequestWorkers 8\n",
+}
+
+
+class Apache:
+    """One httpd instance. `body` is configuration appended after the base config; in it,
+    `{root}` is the server's directory and `{port}` its port."""
+
+    def __init__(self, body, mpm="event", extra_modules=(), log_level="warn wasm:debug"):
+        self.dir = Path(tempfile.mkdtemp(prefix="mod_wasm_test_"))
+        os.chmod(self.dir, 0o755)
+        (self.dir / "htdocs").mkdir()
+        self.port = free_port()
+        self.mpm = mpm
+        self.pid = None
+        modules = ["mpm_" + mpm, "authz_core", "mime"] + list(extra_modules)
+        loads = "\n".join(f"LoadModule {m}_module {HTTPD_MODULES}/mod_{m}.so" for m in modules)
+        self.conf = self.dir / "httpd.conf"
+        self.conf.write_text(
+            f"""ServerRoot {self.dir}
+{loads}
+LoadModule wasm_module {MODULE}
+ServerName 127.0.0.1
+Listen 127.0.0.1:{self.port}
+PidFile {self.dir}/httpd.pid
+DefaultRuntimeDir {self.dir}
+ErrorLog {self.dir}/error.log
+LogLevel {log_level}
+User www-data
+Group www-data
+DocumentRoot {self.dir}/htdocs
+TypesConfig /etc/mime.types
+KeepAlive On
+Timeout 30
+{MPM_SETTINGS[mpm]}
+<Directory />
+    Require all granted
+</Directory>
+"""
+            + body.replace("{root}", str(self.dir)).replace("{port}", str(self.port))
+            + "\n"
+        )
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def check_config(self):
+        """`apache2 -t`: (exit code, combined output)."""
+        p = subprocess.run([APACHE2, "-t", "-f", str(self.conf)], capture_output=True, text=True)
+        return p.returncode, p.stdout + p.stderr
+
+    def start(self, timeout=60):
+        p = subprocess.run([APACHE2, "-f", str(self.conf), "-k", "start"], capture_output=True, text=True)
+        if p.returncode != 0:
+            raise RuntimeError(f"apache2 failed to start: {p.stdout}{p.stderr}\n{self.error_log()}")
+        pidfile = self.dir / "httpd.pid"
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if pidfile.exists() and pidfile.read_text().strip():
+                self.pid = int(pidfile.read_text().strip())
+                break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError(f"no pid file after {timeout}s\n{self.error_log()}")
+        # Ready when a request gets an answer (children build their runtime in child_init).
+        while time.time() < deadline:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                c.request("GET", "/__mod_wasm_test_ready__")
+                c.getresponse().read()
+                c.close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError(f"server did not answer within {timeout}s\n{self.error_log()}")
+
+    def stop(self):
+        if self.pid is None:
+            return
+        try:
+            os.kill(self.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            self.pid = None
+            return
+        deadline = time.time() + 30
+        while time.time() < deadline and Path(f"/proc/{self.pid}").exists():
+            time.sleep(0.05)
+        if Path(f"/proc/{self.pid}").exists():
+            os.kill(self.pid, signal.SIGKILL)
+        self.pid = None
+
+    def graceful(self):
+        os.kill(self.pid, signal.SIGUSR1)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        if os.environ.get("KEEP_TEST_SERVERS") is None and exc[0] is None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # -- observation ----------------------------------------------------------------------
+
+    def error_log(self):
+        path = self.dir / "error.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def children(self):
+        """Pids of the server's child processes."""
+        kids = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.pid:
+                kids.append(int(stat.parent.name))
+        return kids
+
+    def wait_log(self, needle, timeout=10):
+        """Waits until `needle` appears in the error log (it is written asynchronously)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if needle in self.error_log():
+                return True
+            time.sleep(0.05)
+        return False
+
+    # -- requests -----------------------------------------------------------------------
+
+    def request(self, method, path, body=None, headers=None, chunked=False, timeout=60):
+        """(status, headers dict with lower-case names, body bytes)."""
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            c.request(method, path, body=body, headers=headers or {}, encode_chunked=chunked)
+            r = c.getresponse()
+            data = r.read()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+        finally:
+            c.close()
+
+    def duplex_request(self, method, path, body, headers=None, timeout=120):
+        """Sends `body` from a second thread while reading the response, as curl and browsers
+        do: a streaming guest may answer before the request body has fully arrived."""
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
+        head += "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items()) + "Connection: close\r\n\r\n"
+        sender = threading.Thread(target=sock.sendall, args=(head.encode() + body,))
+        sender.start()
+        try:
+            r = http.client.HTTPResponse(sock, method=method)
+            r.begin()
+            data = r.read()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+        finally:
+            sender.join()
+            sock.close()
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+
+def vm_kib(pid, field):
+    """A VmRSS/VmHWM figure of a process, in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)

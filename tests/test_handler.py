@@ -1,0 +1,340 @@
+"""The content handler (`SetHandler wasm-handler`) against a real apache2."""
+
+import hashlib
+import http.client
+import os
+import time
+
+import pytest
+
+from harness import Apache, guest, vm_kib
+
+P1, P2 = "wasm32-wasip1", "wasm32-wasip2"
+
+
+def location(path, module, *directives, target=P1):
+    lines = "\n    ".join(directives)
+    return f"""
+<Location {path}>
+    SetHandler wasm-handler
+    WasmModule {guest(module, target)}
+    {lines}
+</Location>"""
+
+
+CONFIG = "\n".join([
+    location("/hello", "hello"),
+    location("/hello-p2", "hello", target=P2),
+    location("/typed", "hello", "ForceType text/html"),
+    location("/args-a", "probe", "WasmArg args", "WasmArg alpha"),
+    location("/args-b", "probe", "WasmArg args", "WasmArg beta", "WasmArg gamma"),
+    location("/env", "probe", "WasmArg args", "WasmEnv APP_MODE production", "WasmEnv GREETING 'hello world'"),
+    location("/cgi", "probe", "WasmEnableCGI On", "WasmEnv APP_MODE production", "WasmEnv SERVER_NAME overridden"),
+    location("/cgi-p2", "probe", "WasmEnableCGI On", target=P2),
+    location("/app", "request-viewer", "WasmEnableCGI On", "WasmMapDir /app {root}/app", "WasmArg /app/main.py",
+             "WasmEnv APP_MODE production", "WasmMapCGIFileNames On"),
+    location("/php", "probe", "WasmEnableCGI On", "WasmMapDir /app {root}/htdocs/php", "WasmMapCGIFileNames On"),
+    location("/php-unmapped", "probe", "WasmEnableCGI On", "WasmMapDir /app {root}/htdocs/php-unmapped"),
+    location("/echo", "echo", "WasmEnableCGI On"),
+    location("/echo-p2", "echo", "WasmEnableCGI On", target=P2),
+    location("/limited", "probe", "WasmEnableCGI On", "LimitRequestBody 1000"),
+    location("/files", "file-lister", "WasmEnableCGI On", "WasmMapDir /data {root}/data", "WasmArg /data"),
+    location("/samepath", "file-lister", "WasmEnableCGI On", "WasmDir {root}/data", "WasmArg {root}/data"),
+    location("/entry", "reactor", "WasmEntryPoint greet"),
+    location("/outer", "probe", "WasmArg args", "WasmArg outer", "WasmEnv A outer", "WasmEnv B outer"),
+    """
+<Location /outer/inner>
+    WasmArg args
+    WasmArg inner
+    WasmEnv B inner
+</Location>
+<Location /outer/replaced>
+    WasmModule """ + str(guest("hello")) + """
+</Location>""",
+])
+
+
+@pytest.fixture(scope="module")
+def server():
+    apache = Apache(CONFIG)
+    (apache.dir / "app").mkdir()
+    (apache.dir / "app" / "main.py").write_text("print('hi')\n")
+    data = apache.dir / "data"
+    (data / "sub").mkdir(parents=True)
+    (data / "notes.txt").write_text("some notes\n")
+    (data / "sub" / "deep.bin").write_bytes(bytes(range(256)))
+    for name in ("php", "php-unmapped"):
+        (apache.dir / "htdocs" / name).mkdir()
+        (apache.dir / "htdocs" / name / "index.php").write_text("<?php echo 1;\n")
+    for p in [data, data / "sub", apache.dir / "app"]:
+        os.chmod(p, 0o755)
+    with apache:
+        yield apache
+
+
+def lines(body):
+    return body.decode().splitlines()
+
+
+# -- the basics ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/hello", "/hello-p2"])
+def test_hello_p1_and_p2(server, path):
+    status, headers, body = server.get(path)
+    assert status == 200
+    assert body == b"Hello from WebAssembly!\n"
+    assert headers["content-type"] == "text/plain"
+
+
+def test_configured_content_type_wins_over_default(server):
+    status, headers, _ = server.get("/typed")
+    assert status == 200 and headers["content-type"] == "text/html"
+
+
+def test_head_has_headers_and_no_body(server):
+    status, headers, body = server.request("HEAD", "/hello")
+    assert status == 200 and body == b""
+    assert headers["content-type"] == "text/plain"
+
+
+# -- WasmArg, WasmEnv, merging -----------------------------------------------------------
+
+def test_two_locations_share_one_module_with_different_args(server):
+    a = lines(server.get("/args-a")[2])
+    b = lines(server.get("/args-b")[2])
+    assert a[:3] == ["arg0=probe.wasm", "arg1=args", "arg2=alpha"]
+    assert b[:4] == ["arg0=probe.wasm", "arg1=args", "arg2=beta", "arg3=gamma"]
+    # One file named by many sections is one slot, compiled once per child.
+    assert server.error_log().count("cannot be prepared") == 0
+
+
+def test_env_outside_cgi_mode_is_only_wasm_env(server):
+    out = lines(server.get("/env")[2])
+    env = [l for l in out if l.startswith("env:")]
+    assert env == ["env:APP_MODE=production", "env:GREETING=hello world"]
+
+
+def test_nested_location_merge(server):
+    inner = lines(server.get("/outer/inner")[2])
+    # WasmArg: the inner list replaces the outer one; WasmEnv: merged by name, inner wins.
+    assert inner[:3] == ["arg0=probe.wasm", "arg1=args", "arg2=inner"]
+    assert "env:A=outer" in inner and "env:B=inner" in inner
+    outer = lines(server.get("/outer")[2])
+    assert outer[2] == "arg2=outer" and "env:B=outer" in outer
+
+
+def test_inner_wasm_module_replaces_outer(server):
+    assert server.get("/outer/replaced")[2] == b"Hello from WebAssembly!\n"
+
+
+def test_entry_point_of_a_reactor_module(server):
+    status, _, body = server.get("/entry")
+    assert status == 200 and body == b"greetings from an entry point\n"
+
+
+# -- CGI ---------------------------------------------------------------------------------
+
+def cgi_env(server, path, **kw):
+    status, _, body = server.request(kw.pop("method", "GET"), path, **kw)
+    assert status == 200, body
+    return dict(l[4:].split("=", 1) for l in lines(body) if l.startswith("env:"))
+
+
+def test_cgi_variables(server):
+    env = cgi_env(server, "/cgi/users/7?do=args&x=1", method="POST", body=b"abc",
+                  headers={"Content-Type": "text/plain", "X-Custom": "v1"})
+    assert env["GATEWAY_INTERFACE"] == "CGI/1.1"
+    assert env["REQUEST_METHOD"] == "POST"
+    assert env["SCRIPT_NAME"] == "/cgi"
+    assert env["PATH_INFO"] == "/users/7"
+    assert env["QUERY_STRING"] == "do=args&x=1"
+    assert env["REQUEST_URI"] == "/cgi/users/7?do=args&x=1"
+    assert env["SERVER_PROTOCOL"] == "HTTP/1.1"
+    assert env["SERVER_PORT"] == str(server.port)
+    assert env["REMOTE_ADDR"] == "127.0.0.1"
+    assert env["CONTENT_TYPE"] == "text/plain"
+    assert env["CONTENT_LENGTH"] == "3"
+    assert env["HTTP_X_CUSTOM"] == "v1"
+    assert env["APP_MODE"] == "production"
+    assert env["SERVER_NAME"] == "overridden", "WasmEnv wins over a CGI variable"
+    assert "PATH_TRANSLATED" in env and "SERVER_SOFTWARE" in env
+
+
+def test_script_name_is_the_location_prefix(server):
+    env = cgi_env(server, "/cgi?do=args")
+    assert env["SCRIPT_NAME"] == "/cgi" and env.get("PATH_INFO", "") == ""
+
+
+def test_cgi_p2_guest(server):
+    env = cgi_env(server, "/cgi-p2/a/b?do=args")
+    assert env["SCRIPT_NAME"] == "/cgi-p2" and env["PATH_INFO"] == "/a/b"
+
+
+def test_map_dir_args_env_and_mapped_script_filename(server):
+    status, headers, body = server.get("/app/users/7?q=1")
+    assert status == 200 and headers["content-type"] == "text/html; charset=utf-8"
+    page = body.decode()
+    assert "<li><code>/app/main.py</code></li>" in page
+    assert "<tr><th>APP_MODE</th><td><code>production</code></td></tr>" in page
+    assert "<tr><th>SCRIPT_NAME</th><td><code>/app</code></td></tr>" in page
+    assert "<tr><th>PATH_INFO</th><td><code>/users/7</code></td></tr>" in page
+
+
+def test_map_cgi_file_names(server):
+    # SCRIPT_FILENAME is the host file httpd mapped the URL to; with WasmMapCGIFileNames On
+    # it is the path the guest sees through the longest matching WasmMapDir.
+    assert cgi_env(server, "/php/index.php?do=args")["SCRIPT_FILENAME"] == "/app/index.php"
+    unmapped = cgi_env(server, "/php-unmapped/index.php?do=args")["SCRIPT_FILENAME"]
+    assert unmapped == f"{server.dir}/htdocs/php-unmapped/index.php"
+
+
+def test_status_header(server):
+    status, headers, body = server.get("/cgi?do=status&v=201")
+    assert status == 201 and headers["x-probe"] == "yes" and body == b"status 201\n"
+    status, _, _ = server.get("/cgi?do=status&v=404")
+    assert status == 404
+
+
+def test_location_local_path_is_an_internal_redirect(server):
+    status, _, body = server.get("/cgi?do=location&v=%2Fhello")
+    assert status == 200 and body == b"Hello from WebAssembly!\n"
+
+
+def test_location_absolute_url_is_a_302(server):
+    status, headers, body = server.get("/cgi?do=location&v=http%3A%2F%2Fexample.com%2Fnew")
+    assert status == 302
+    assert headers["location"] == "http://example.com/new"
+    assert b"this body is discarded" not in body
+
+
+def test_malformed_header_block_is_500_with_one_log_line(server):
+    status, _, _ = server.get("/cgi?do=malformed")
+    assert status == 500
+    assert server.wait_log("malformed header from script 'probe.wasm': Bad header: this line has no colon")
+
+
+def test_no_output_in_cgi_mode_is_premature_end(server):
+    status, _, _ = server.get("/cgi?do=no-headers")
+    assert status == 500
+    assert server.wait_log("End of script output before headers: probe.wasm")
+
+
+# -- bodies ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", ["/echo", "/echo-p2"])
+def test_10mb_post_is_echoed_byte_exact(server, path):
+    payload = os.urandom(10 * 1024 * 1024)
+    status, headers, body = server.duplex_request("POST", path, payload,
+                                                  headers={"Content-Type": "application/x-test"})
+    assert status == 200
+    assert headers["content-type"] == "application/x-test"
+    assert hashlib.sha256(body).hexdigest() == hashlib.sha256(payload).hexdigest()
+
+
+def test_chunked_upload(server):
+    chunks = [os.urandom(n) for n in (1, 1000, 65536, 7, 300000)]
+    status, _, body = server.request("POST", "/echo", body=iter(chunks), chunked=True,
+                                     headers={"Transfer-Encoding": "chunked"})
+    assert status == 200 and body == b"".join(chunks)
+
+
+def test_limit_request_body_is_honoured(server):
+    status, _, body = server.request("POST", "/limited?do=read", body=b"x" * 999)
+    assert status == 200 and body == b"read 999 bytes\n"
+    status, _, _ = server.request("POST", "/limited?do=read", body=b"x" * 5000)
+    assert status == 413
+
+
+def test_limit_request_body_applies_to_chunked_bodies(server):
+    chunks = [b"y" * 700, b"y" * 700]
+    status, _, _ = server.request("POST", "/limited?do=read", body=iter(chunks), chunked=True,
+                                  headers={"Transfer-Encoding": "chunked"})
+    assert status == 413
+
+
+def test_binary_output_is_byte_exact(server):
+    status, _, body = server.get("/cgi?do=binary")
+    assert status == 200 and body == bytes(range(256)) * 4
+
+
+def pattern(n):
+    return bytes((i * 31) % 251 for i in range(n))
+
+
+def test_100mb_download_streams_without_buffering(server):
+    size = 100 * 1024 * 1024
+    # Warm up, so the child's peak memory below reflects only the download.
+    assert server.get("/cgi?do=download&n=1000")[2] == pattern(1000)
+    children = server.children()
+    before = {pid: vm_kib(pid, "VmHWM") for pid in children}
+    c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+    c.request("GET", f"/cgi?do=download&n={size}")
+    r = c.getresponse()
+    assert r.status == 200
+    digest, total, expected = hashlib.sha256(), 0, hashlib.sha256()
+    block = pattern(251 * 1024)  # the pattern repeats every 251 bytes
+    while chunk := r.read(1024 * 1024):
+        digest.update(chunk)
+        total += len(chunk)
+    c.close()
+    for off in range(0, size, len(block)):
+        expected.update(block[: min(len(block), size - off)])
+    assert total == size and digest.hexdigest() == expected.hexdigest()
+    growth_mib = max(vm_kib(pid, "VmHWM") - before[pid] for pid in children) / 1024
+    assert growth_mib < 32, f"a child's peak memory grew by {growth_mib:.0f} MiB"
+
+
+# -- WasmMapDir / WasmDir ------------------------------------------------------------------
+
+def test_file_lister_over_map_dir(server):
+    status, _, body = server.get("/files/")
+    page = body.decode()
+    assert status == 200
+    assert '<a href="/files/notes.txt">notes.txt</a>' in page
+    assert '<a href="/files/sub/">sub/</a>' in page
+    status, _, body = server.get("/files/sub/deep.bin")
+    assert status == 200 and body == bytes(range(256))
+
+
+def test_wasm_dir_preopens_at_the_same_path(server):
+    status, _, body = server.get("/samepath/notes.txt")
+    assert status == 200 and body == b"some notes\n"
+
+
+def test_guest_cannot_leave_its_directories(server):
+    status, _, _ = server.get("/files/..%2F..%2Fhttpd.conf")
+    assert status in (400, 404)
+    status, _, body = server.get("/files/../httpd.conf")
+    assert b"ServerRoot" not in body
+
+
+# -- failures ------------------------------------------------------------------------------
+
+def test_stderr_goes_to_the_error_log(server):
+    status, _, body = server.get("/cgi?do=stderr&n=3")
+    assert status == 200 and body == b"wrote 3 lines to stderr\n"
+    for i in range(3):
+        assert server.wait_log(f"probe.wasm: probe stderr line {i}")
+
+
+def test_nonzero_exit_before_output_is_500(server):
+    status, _, _ = server.get("/cgi?do=exit&n=3")
+    assert status == 500
+    assert server.wait_log("probe.wasm: exited with status 3")
+
+
+def test_nonzero_exit_after_output_is_logged(server):
+    status, _, body = server.get("/cgi?do=exit-after&n=4")
+    assert status == 200 and body == b"partial output\n"
+    assert server.wait_log("probe.wasm: exited with status 4 after 15 bytes of the response body")
+
+
+def test_trap_is_500_and_the_worker_keeps_serving(server):
+    children = set(server.children())
+    for _ in range(3):
+        status, _, _ = server.get("/cgi?do=trap")
+        assert status == 500
+    assert server.wait_log("wasm `unreachable` instruction executed")
+    assert server.get("/hello")[2] == b"Hello from WebAssembly!\n"
+    assert set(server.children()) == children, "no child died"
+    assert "exit signal" not in server.error_log()
