@@ -8,7 +8,7 @@ RUSTLIB := target/release/libmod_wasm.a
 GUEST_TARGET_DIR := $(CURDIR)/target/guests
 GUEST_TARGETS := wasm32-wasip1 wasm32-wasip2
 
-.PHONY: all module guests rust clean
+.PHONY: all module guests rust install clean
 all: module guests
 
 module: $(OUT)/mod_wasm.so
@@ -32,6 +32,13 @@ guests:
 	    mkdir -p $(OUT)/guests/$$t; \
 	    cp $(GUEST_TARGET_DIR)/$$t/release/*.wasm $(OUT)/guests/$$t/; \
 	done
+
+# Into httpd's module directory; on Debian also a mods-available entry for `a2enmod wasm`.
+install: module
+	install -m 644 $(OUT)/mod_wasm.so $$($(APXS) -q LIBEXECDIR)/mod_wasm.so
+	if [ -d /etc/apache2/mods-available ]; then \
+	    echo "LoadModule wasm_module $$($(APXS) -q LIBEXECDIR)/mod_wasm.so" > /etc/apache2/mods-available/wasm.load; \
+	fi
 
 clean:
 	rm -rf $(OUT) mod_wasm/.libs mod_wasm/*.la mod_wasm/*.lo mod_wasm/*.slo mod_wasm/*.o

@@ -5,6 +5,7 @@ and forking exactly as in production (`apache2 -k start`), and is stopped by the
 wrote. Nothing under /etc/apache2 is read or touched.
 """
 
+import atexit
 import http.client
 import os
 import shutil
@@ -23,9 +24,22 @@ HTTPD_MODULES = Path("/usr/lib/apache2/modules")
 APACHE2 = shutil.which("apache2") or "/usr/sbin/apache2"
 
 
+_guest_copies = None
+
+
 def guest(name, target="wasm32-wasip1"):
-    """Path of a built guest (`make guests`)."""
-    path = BUILD / "guests" / target / f"{name}.wasm"
+    """Path of a built guest (`make guests`). httpd's children read modules as www-data, so
+    the tests use copies in a world-readable directory (a checkout may not be)."""
+    global _guest_copies
+    if _guest_copies is None:
+        built = BUILD / "guests"
+        assert built.is_dir(), f"{built} missing: run `make guests`"
+        _guest_copies = Path(tempfile.mkdtemp(prefix="mod_wasm_guests_"))
+        atexit.register(shutil.rmtree, _guest_copies, True)
+        shutil.copytree(built, _guest_copies, dirs_exist_ok=True)
+        for d in [_guest_copies, *_guest_copies.rglob("*")]:
+            os.chmod(d, 0o755 if d.is_dir() else 0o644)
+    path = _guest_copies / target / f"{name}.wasm"
     assert path.exists(), f"{path} missing: run `make guests`"
     return path
 
@@ -49,11 +63,16 @@ class Apache:
     """One httpd instance. `body` is configuration appended after the base config; in it,
     `{root}` is the server's directory and `{port}` its port."""
 
-    def __init__(self, body, mpm="event", extra_modules=(), log_level="warn wasm:debug"):
-        self.dir = Path(tempfile.mkdtemp(prefix="mod_wasm_test_"))
+    def __init__(self, body, mpm="event", extra_modules=(), log_level="warn wasm:debug",
+                 port=None, directory=None):
+        if directory:
+            self.dir = Path(directory)
+            self.dir.mkdir(parents=True, exist_ok=True)
+        else:
+            self.dir = Path(tempfile.mkdtemp(prefix="mod_wasm_test_"))
         os.chmod(self.dir, 0o755)
-        (self.dir / "htdocs").mkdir()
-        self.port = free_port()
+        (self.dir / "htdocs").mkdir(exist_ok=True)
+        self.port = port or free_port()
         self.mpm = mpm
         self.pid = None
         modules = ["mpm_" + mpm, "authz_core", "mime"] + list(extra_modules)
@@ -204,7 +223,7 @@ Timeout 30
 
 
 def vm_kib(pid, field):
-    """A VmRSS/VmHWM figure of a process, in KiB."""
+    """A number from /proc/PID/status: VmRSS/VmHWM in KiB, Threads as a count."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(field + ":"):
             return int(line.split()[1])

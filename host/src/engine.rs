@@ -85,8 +85,8 @@ pub fn start_child(settings: ChildSettings) -> Result<Vec<LoadFailure>, String> 
     wasmtime_wasi::p2::add_to_linker_sync(&mut p2_linker).map_err(|e| format!("{e:#}"))?;
 
     let mut failures = Vec::new();
-    for slot in registry::all() {
-        let loaded = load(&engine, &p1_linker, &p2_linker, &slot);
+    for slot in registry::all().iter().filter(|s| s.loaded().is_none()) {
+        let loaded = load(&engine, &p1_linker, &p2_linker, slot);
         if let Err(reason) = &loaded {
             failures.push(LoadFailure { path: slot.path().to_owned(), reason: reason.clone() });
         }

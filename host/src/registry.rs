@@ -86,8 +86,3 @@ pub fn register(
 pub fn all() -> Vec<Arc<ModuleSlot>> {
     slots().iter().map(|(_, s)| s.clone()).collect()
 }
-
-#[cfg(test)]
-pub(crate) fn slot_for_test(path: &str, info: WasmInfo) -> Arc<ModuleSlot> {
-    Arc::new(ModuleSlot { path: PathBuf::from(path), info, loaded: OnceLock::new() })
-}

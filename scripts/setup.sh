@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what building and testing mod_wasm needs on Debian 12 (as root), skipping what
+# is already there: httpd with its development files, libclang (bindgen), the WASI Rust
+# targets, pytest.
+set -euo pipefail
+
+packages=(apache2 apache2-dev apache2-utils libclang-dev)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "setup: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+rustup target add wasm32-wasip1 wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip1 wasm32-wasip2
+
+python3 -c "import pytest" 2>/dev/null || python3 -m pip install -q --root-user-action=ignore pytest

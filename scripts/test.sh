@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds the module and the guests, and runs every test:
+# host unit tests (cargo) and end-to-end tests against a real apache2 (pytest).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+make all
+
+# The C header is generated from the Rust API and committed; a stale one fails here.
+if git rev-parse --git-dir >/dev/null 2>&1; then
+    git diff --exit-code -- mod_wasm/include/mod_wasm_ffi.h \
+        || { echo "mod_wasm/include/mod_wasm_ffi.h changed: commit the regenerated header"; exit 1; }
+fi
+
+cargo test --release -p mod_wasm_host
+python3 -m pytest -q tests/ "$@"
