@@ -57,7 +57,7 @@ def start(port):
     (files / "docs" / "notes.md").write_text("# Notes\n")
     for p in [DEMO_DIR, *DEMO_DIR.rglob("*")]:
         os.chmod(p, 0o755 if p.is_dir() else 0o644)
-    apache = Apache(config(), port=port, directory=DEMO_DIR, log_level="info")
+    apache = Apache(config(), port=port, directory=DEMO_DIR, log_level="info", extra_modules=["dir"])
     (DEMO_DIR / "htdocs" / "index.html").write_text(INDEX.replace("PORT", str(port)))
     apache.start()
     print(f"mod_wasm demo: http://127.0.0.1:{port}/  (pid {apache.pid})")
