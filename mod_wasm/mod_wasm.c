@@ -27,14 +27,31 @@ static const command_rec wasm_cmds[] = {
                  "On: SCRIPT_FILENAME as the guest sees it through WasmMapDir"),
     AP_INIT_TAKE1("WasmEntryPoint", wasm_cmd_entry_point, NULL, DIR_CONTEXT,
                   "the function a core module runs (default _start)"),
+    AP_INIT_TAKE12("WasmApacheModule", wasm_cmd_apache_module, NULL, DIR_CONTEXT,
+                   "an extension module (apache:httpd world) and an optional config string"),
     {NULL}
 };
 
+/* Every phase an extension module can export is hooked; a phase that no module of the
+ * request's configuration exports returns DECLINED after one bit test. */
 static void wasm_register_hooks(apr_pool_t *p)
 {
     ap_hook_pre_config(wasm_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(wasm_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(wasm_handler, NULL, NULL, APR_HOOK_MIDDLE);
+
+    ap_hook_translate_name(wasm_translate_name, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_header_parser(wasm_header_parser, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_access(wasm_access_checker, NULL, NULL, APR_HOOK_MIDDLE,
+                         AP_AUTH_INTERNAL_PER_CONF);
+    ap_hook_check_authn(wasm_check_user_id, NULL, NULL, APR_HOOK_MIDDLE,
+                        AP_AUTH_INTERNAL_PER_CONF);
+    ap_hook_check_authz(wasm_auth_checker, NULL, NULL, APR_HOOK_MIDDLE,
+                        AP_AUTH_INTERNAL_PER_CONF);
+    ap_hook_type_checker(wasm_type_checker, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_fixups(wasm_fixups, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(wasm_extension_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_log_transaction(wasm_log_transaction, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 AP_DECLARE_MODULE(wasm) = {

@@ -9,10 +9,13 @@
 //! * `WasmEnv` — merged by name; the inner value wins.
 //! * `WasmDir` / `WasmMapDir` — merged by guest path; the inner mapping wins.
 //! * `WasmEnableCGI`, `WasmMapCGIFileNames`, `WasmEntryPoint` — the inner value if set.
+//! * `WasmApacheModule` — accumulates: the outer section's modules run first, then the inner
+//!   section's, each line with its own config string (one instance per file and request).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::extension::{ExtensionRef, PhaseSet};
 use crate::registry::ModuleSlot;
 
 /// The export a core module runs when no `WasmEntryPoint` is given.
@@ -45,6 +48,10 @@ pub struct DirConfig {
     pub enable_cgi: Option<bool>,
     pub map_cgi_file_names: Option<bool>,
     pub entry_point: Option<String>,
+    /// `WasmApacheModule`s in configuration order, outer sections first.
+    pub extensions: Vec<ExtensionRef>,
+    /// The phases any of `extensions` exports (filled in by [`DirConfig::add_extension`]).
+    pub extension_phases: PhaseSet,
 }
 
 impl DirConfig {
@@ -59,7 +66,15 @@ impl DirConfig {
             enable_cgi: add.enable_cgi.or(base.enable_cgi),
             map_cgi_file_names: add.map_cgi_file_names.or(base.map_cgi_file_names),
             entry_point: add.entry_point.clone().or_else(|| base.entry_point.clone()),
+            extensions: base.extensions.iter().chain(add.extensions.iter()).cloned().collect(),
+            extension_phases: base.extension_phases | add.extension_phases,
         }
+    }
+
+    /// Adds a `WasmApacheModule` line.
+    pub fn add_extension(&mut self, ext: ExtensionRef, phases: PhaseSet) {
+        self.extensions.push(ext);
+        self.extension_phases |= phases;
     }
 
     /// Appends `WasmArg`; the first one in a section starts a new list.

@@ -13,6 +13,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::bindings::sync::CommandPre;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use crate::extension::{self, ExtState, ExtensionPre};
 use crate::registry::{self, ModuleSlot};
 use crate::validate::WasmKind;
 
@@ -35,8 +36,12 @@ impl WasiView for P2State {
 
 /// Compiled code, linked against WASI, ready to instantiate per request.
 pub enum Loaded {
+    /// A content handler program: a preview1 core module.
     Core(InstancePre<P1State>),
+    /// A content handler program: a preview2 command component.
     Command(CommandPre<P2State>),
+    /// An extension module (`WasmApacheModule`).
+    Extension(ExtensionPre),
 }
 
 /// What the process can run at once, from httpd's MPM settings.
@@ -83,10 +88,12 @@ pub fn start_child(settings: ChildSettings) -> Result<Vec<LoadFailure>, String> 
     wasmtime_wasi::p1::add_to_linker_sync(&mut p1_linker, |s| &mut s.wasi).map_err(|e| format!("{e:#}"))?;
     let mut p2_linker = wasmtime::component::Linker::<P2State>::new(&engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut p2_linker).map_err(|e| format!("{e:#}"))?;
+    let ext_linker = extension::linker(&engine).map_err(|e| format!("{e:#}"))?;
+    let linkers = Linkers { p1: p1_linker, p2: p2_linker, ext: ext_linker };
 
     let mut failures = Vec::new();
     for slot in registry::all().iter().filter(|s| s.loaded().is_none()) {
-        let loaded = load(&engine, &p1_linker, &p2_linker, slot);
+        let loaded = load(&engine, &linkers, slot);
         if let Err(reason) = &loaded {
             failures.push(LoadFailure { path: slot.path().to_owned(), reason: reason.clone() });
         }
@@ -95,22 +102,27 @@ pub fn start_child(settings: ChildSettings) -> Result<Vec<LoadFailure>, String> 
     Ok(failures)
 }
 
-fn load(
-    engine: &Engine,
-    p1_linker: &Linker<P1State>,
-    p2_linker: &wasmtime::component::Linker<P2State>,
-    slot: &ModuleSlot,
-) -> Result<Loaded, String> {
+struct Linkers {
+    p1: Linker<P1State>,
+    p2: wasmtime::component::Linker<P2State>,
+    ext: wasmtime::component::Linker<ExtState>,
+}
+
+fn load(engine: &Engine, linkers: &Linkers, slot: &ModuleSlot) -> Result<Loaded, String> {
     let fail = |e: wasmtime::Error| format!("{e:#}");
     match slot.info().kind {
         WasmKind::CoreModule => {
             let module = Module::from_file(engine, slot.path()).map_err(fail)?;
-            Ok(Loaded::Core(p1_linker.instantiate_pre(&module).map_err(fail)?))
+            Ok(Loaded::Core(linkers.p1.instantiate_pre(&module).map_err(fail)?))
+        }
+        WasmKind::Component if slot.info().is_command() => {
+            let component = Component::from_file(engine, slot.path()).map_err(fail)?;
+            let pre = linkers.p2.instantiate_pre(&component).map_err(fail)?;
+            Ok(Loaded::Command(CommandPre::new(pre).map_err(fail)?))
         }
         WasmKind::Component => {
             let component = Component::from_file(engine, slot.path()).map_err(fail)?;
-            let pre = p2_linker.instantiate_pre(&component).map_err(fail)?;
-            Ok(Loaded::Command(CommandPre::new(pre).map_err(fail)?))
+            Ok(Loaded::Extension(extension::load(&linkers.ext, &component).map_err(fail)?))
         }
     }
 }

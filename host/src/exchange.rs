@@ -8,7 +8,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -63,7 +63,7 @@ pub(crate) struct Exchange<R: Request> {
     output: Output,
     /// Response body bytes handed to the server: once there are any, the status is spoken for.
     body_bytes: u64,
-    stderr_line: Vec<u8>,
+    stderr: LineBuffer,
     body_error: Option<BodyError>,
     body_done: bool,
 }
@@ -73,7 +73,7 @@ pub(crate) type Shared<R> = Arc<Mutex<Exchange<R>>>;
 impl<R: Request> Exchange<R> {
     pub(crate) fn new(req: R, module: String, cgi: bool) -> Self {
         let output = if cgi { Output::Headers(Vec::new()) } else { Output::Body };
-        Exchange { req, module, output, body_bytes: 0, stderr_line: Vec::new(), body_error: None, body_done: false }
+        Exchange { req, module, output, body_bytes: 0, stderr: LineBuffer::default(), body_error: None, body_done: false }
     }
 
     pub(crate) fn shared(self) -> Shared<R> {
@@ -158,38 +158,17 @@ impl<R: Request> Exchange<R> {
         };
     }
 
-    fn write_stderr(&mut self, mut data: &[u8]) {
-        while !data.is_empty() {
-            let room = MAX_STDERR_LINE - self.stderr_line.len();
-            match data.iter().take(room).position(|&b| b == b'\n') {
-                Some(nl) => {
-                    self.stderr_line.extend_from_slice(&data[..nl]);
-                    data = &data[nl + 1..];
-                    self.log_stderr_line();
-                }
-                None if data.len() >= room => {
-                    self.stderr_line.extend_from_slice(&data[..room]);
-                    data = &data[room..];
-                    self.log_stderr_line();
-                }
-                None => {
-                    self.stderr_line.extend_from_slice(data);
-                    data = &[];
-                }
-            }
+    fn write_stderr(&mut self, data: &[u8]) {
+        self.stderr.push(data);
+        for line in self.stderr.take_lines(false) {
+            self.log(LogLevel::Error, &line);
         }
-    }
-
-    fn log_stderr_line(&mut self) {
-        let line = std::mem::take(&mut self.stderr_line);
-        let text = String::from_utf8_lossy(&line);
-        self.log(LogLevel::Error, text.trim_end_matches('\r'));
     }
 
     /// Completes the response after the guest's run.
     pub(crate) fn finish(&mut self, end: RunEnd) -> Outcome {
-        if !self.stderr_line.is_empty() {
-            self.log_stderr_line();
+        for line in self.stderr.take_lines(true) {
+            self.log(LogLevel::Error, &line);
         }
         let failure = match end {
             RunEnd::Exited(0) => None,
@@ -255,10 +234,56 @@ fn header_block_end(buf: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-pub(crate) fn lock<R: Request>(shared: &Shared<R>) -> MutexGuard<'_, Exchange<R>> {
-    // Only this request's thread locks it; a poisoned lock means a panic already failed the
-    // request, and the state is still consistent enough to finish it.
-    shared.lock().unwrap_or_else(|p| p.into_inner())
+/// Bytes a guest writes, cut into log lines: at newlines, and every MAX_STDERR_LINE bytes.
+/// At most MAX_BUFFERED_LINES complete lines wait to be taken; older ones are dropped.
+#[derive(Default)]
+pub(crate) struct LineBuffer {
+    partial: Vec<u8>,
+    lines: std::collections::VecDeque<String>,
+    dropped: usize,
+}
+
+const MAX_BUFFERED_LINES: usize = 64;
+
+impl LineBuffer {
+    pub(crate) fn push(&mut self, mut data: &[u8]) {
+        while !data.is_empty() {
+            let room = MAX_STDERR_LINE - self.partial.len();
+            let take = data.iter().take(room).position(|&b| b == b'\n');
+            let (chunk, rest, complete) = match take {
+                Some(nl) => (&data[..nl], &data[nl + 1..], true),
+                None if data.len() >= room => (&data[..room], &data[room..], true),
+                None => (data, &data[data.len()..], false),
+            };
+            self.partial.extend_from_slice(chunk);
+            data = rest;
+            if complete {
+                self.end_line();
+            }
+        }
+    }
+
+    fn end_line(&mut self) {
+        let line = std::mem::take(&mut self.partial);
+        let text = String::from_utf8_lossy(&line);
+        if self.lines.len() == MAX_BUFFERED_LINES {
+            self.lines.pop_front();
+            self.dropped += 1;
+        }
+        self.lines.push_back(text.trim_end_matches('\r').to_owned());
+    }
+
+    /// The complete lines so far, and with `all` the unfinished last one too.
+    pub(crate) fn take_lines(&mut self, all: bool) -> Vec<String> {
+        if all && !self.partial.is_empty() {
+            self.end_line();
+        }
+        let mut lines: Vec<String> = self.lines.drain(..).collect();
+        if self.dropped > 0 {
+            lines.insert(0, format!("({} earlier lines dropped)", std::mem::take(&mut self.dropped)));
+        }
+        lines
+    }
 }
 
 fn stream_error(e: io::Error) -> StreamError {
@@ -269,9 +294,44 @@ fn stream_error(e: io::Error) -> StreamError {
     }
 }
 
-/// The guest's stdin, stdout or stderr over the request's [`Exchange`].
-pub(crate) struct Stdio<R: Request> {
-    shared: Shared<R>,
+/// Where a guest's stdio goes: the request's [`Exchange`], or a [`LineBuffer`].
+pub(crate) trait StdioTarget: Send + Sync + 'static {
+    fn write(&self, role: Role, data: &[u8]) -> io::Result<()>;
+    fn read(&self, size: usize) -> Result<Bytes, StreamError>;
+}
+
+impl<R: Request> StdioTarget for Mutex<Exchange<R>> {
+    fn write(&self, role: Role, data: &[u8]) -> io::Result<()> {
+        let mut ex = self.lock().unwrap_or_else(|p| p.into_inner());
+        match role {
+            Role::Stdout => ex.write_stdout(data),
+            Role::Stderr => {
+                ex.write_stderr(data);
+                Ok(())
+            }
+            Role::Stdin => Err(io::Error::from(io::ErrorKind::Unsupported)),
+        }
+    }
+    fn read(&self, size: usize) -> Result<Bytes, StreamError> {
+        self.lock().unwrap_or_else(|p| p.into_inner()).read_stdin(size)
+    }
+}
+
+/// Output collected for the log; there is no input.
+impl StdioTarget for Mutex<LineBuffer> {
+    fn write(&self, _: Role, data: &[u8]) -> io::Result<()> {
+        self.lock().unwrap_or_else(|p| p.into_inner()).push(data);
+        Ok(())
+    }
+    fn read(&self, _: usize) -> Result<Bytes, StreamError> {
+        Err(StreamError::Closed)
+    }
+}
+
+/// A guest's stdin, stdout or stderr: wasmtime-wasi stream objects that act synchronously on
+/// the calling thread.
+pub(crate) struct Stdio<T: StdioTarget> {
+    target: Arc<T>,
     role: Role,
 }
 
@@ -282,37 +342,25 @@ pub(crate) enum Role {
     Stderr,
 }
 
-impl<R: Request> Stdio<R> {
-    pub(crate) fn new(shared: &Shared<R>, role: Role) -> Self {
-        Stdio { shared: shared.clone(), role }
-    }
-
-    fn write(&self, data: &[u8]) -> io::Result<()> {
-        let mut ex = lock(&self.shared);
-        match self.role {
-            Role::Stdout => ex.write_stdout(data),
-            Role::Stderr => {
-                ex.write_stderr(data);
-                Ok(())
-            }
-            Role::Stdin => Err(io::Error::from(io::ErrorKind::Unsupported)),
-        }
+impl<T: StdioTarget> Stdio<T> {
+    pub(crate) fn new(target: &Arc<T>, role: Role) -> Self {
+        Stdio { target: target.clone(), role }
     }
 }
 
-impl<R: Request> Clone for Stdio<R> {
+impl<T: StdioTarget> Clone for Stdio<T> {
     fn clone(&self) -> Self {
-        Stdio { shared: self.shared.clone(), role: self.role }
+        Stdio { target: self.target.clone(), role: self.role }
     }
 }
 
-impl<R: Request> IsTerminal for Stdio<R> {
+impl<T: StdioTarget> IsTerminal for Stdio<T> {
     fn is_terminal(&self) -> bool {
         false
     }
 }
 
-impl<R: Request> StdoutStream for Stdio<R> {
+impl<T: StdioTarget> StdoutStream for Stdio<T> {
     fn p2_stream(&self) -> Box<dyn OutputStream> {
         Box::new(self.clone())
     }
@@ -321,7 +369,7 @@ impl<R: Request> StdoutStream for Stdio<R> {
     }
 }
 
-impl<R: Request> StdinStream for Stdio<R> {
+impl<T: StdioTarget> StdinStream for Stdio<T> {
     fn p2_stream(&self) -> Box<dyn InputStream> {
         Box::new(self.clone())
     }
@@ -331,14 +379,14 @@ impl<R: Request> StdinStream for Stdio<R> {
 }
 
 #[async_trait::async_trait]
-impl<R: Request> Pollable for Stdio<R> {
+impl<T: StdioTarget> Pollable for Stdio<T> {
     /// Every operation completes synchronously, so the stream is always ready.
     async fn ready(&mut self) {}
 }
 
-impl<R: Request> OutputStream for Stdio<R> {
+impl<T: StdioTarget> OutputStream for Stdio<T> {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        Stdio::write(self, &bytes).map_err(stream_error)
+        self.target.write(self.role, &bytes).map_err(stream_error)
     }
     /// Bytes are already with the server, which sends them in blocks as they fill and the
     /// rest when the response ends; a guest's flush after every write would otherwise cost a
@@ -351,15 +399,15 @@ impl<R: Request> OutputStream for Stdio<R> {
     }
 }
 
-impl<R: Request> InputStream for Stdio<R> {
+impl<T: StdioTarget> InputStream for Stdio<T> {
     fn read(&mut self, size: usize) -> StreamResult<Bytes> {
-        lock(&self.shared).read_stdin(size)
+        self.target.read(size)
     }
 }
 
-impl<R: Request> tokio::io::AsyncWrite for Stdio<R> {
+impl<T: StdioTarget> tokio::io::AsyncWrite for Stdio<T> {
     fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Poll::Ready(Stdio::write(&self, buf).map(|()| buf.len()))
+        Poll::Ready(self.target.write(self.role, buf).map(|()| buf.len()))
     }
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
@@ -369,13 +417,13 @@ impl<R: Request> tokio::io::AsyncWrite for Stdio<R> {
     }
 }
 
-impl<R: Request> tokio::io::AsyncRead for Stdio<R> {
+impl<T: StdioTarget> tokio::io::AsyncRead for Stdio<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         _: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let result = match lock(&self.shared).read_stdin(buf.remaining()) {
+        let result = match self.target.read(buf.remaining()) {
             Ok(bytes) => {
                 buf.put_slice(&bytes);
                 Ok(())
@@ -398,5 +446,22 @@ mod tests {
         assert_eq!(header_block_end(b"A: b\r\nC: d\r\n", 0), None);
         assert_eq!(header_block_end(b"\n\n", 0), Some(1));
         assert_eq!(header_block_end(b"\r\nbody", 0), Some(2));
+    }
+
+    #[test]
+    fn line_buffer_cuts_lines() {
+        let mut b = LineBuffer::default();
+        b.push(b"one\ntw");
+        assert_eq!(b.take_lines(false), ["one"]);
+        b.push(b"o\r\nthree");
+        assert_eq!(b.take_lines(true), ["two", "three"]);
+        b.push(&vec![b'x'; MAX_STDERR_LINE + 1]);
+        assert_eq!(b.take_lines(true).iter().map(String::len).collect::<Vec<_>>(), [MAX_STDERR_LINE, 1]);
+        for i in 0..MAX_BUFFERED_LINES + 3 {
+            b.push(format!("{i}\n").as_bytes());
+        }
+        let lines = b.take_lines(true);
+        assert_eq!(lines[0], "(3 earlier lines dropped)");
+        assert_eq!(lines.len(), MAX_BUFFERED_LINES + 1);
     }
 }

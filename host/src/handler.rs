@@ -5,7 +5,7 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 use crate::config::DirConfig;
 use crate::engine::{Loaded, P1State, P2State};
-use crate::exchange::{lock, Exchange, Outcome, Role, RunEnd, Stdio};
+use crate::exchange::{Exchange, Outcome, Role, RunEnd, Stdio};
 use crate::request::{LogLevel, Request};
 
 /// The entry point a reactor-style core module needs called before any other export.
@@ -51,9 +51,10 @@ pub fn serve<R: Request>(cfg: &DirConfig, cgi_env: Vec<(String, String)>, mut re
     let end = match loaded {
         Loaded::Core(pre) => run_core(pre, wasi, cfg.entry_point()),
         Loaded::Command(pre) => run_command(pre, wasi),
+        Loaded::Extension(_) => RunEnd::Failed("is an extension module (WasmApacheModule), not a program".into()),
     };
     // A named temporary: the guard must be dropped before `shared`.
-    let outcome = lock(&shared).finish(end);
+    let outcome = shared.lock().unwrap_or_else(|p| p.into_inner()).finish(end);
     outcome
 }
 
@@ -110,7 +111,7 @@ fn run_error(e: wasmtime::Error) -> RunEnd {
 
 /// An error on one log line: a trap as its kind (wasmtime wraps it in a multi-line wasm
 /// backtrace), anything else with its causes.
-fn one_line(e: &wasmtime::Error) -> String {
+pub(crate) fn one_line(e: &wasmtime::Error) -> String {
     if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
         return trap.to_string();
     }

@@ -8,10 +8,11 @@
 pub mod config;
 pub mod engine;
 pub mod exchange;
+pub mod extension;
 pub mod handler;
 pub mod registry;
 pub mod request;
 pub mod validate;
 
 pub use exchange::Outcome;
-pub use request::{BodyError, CgiHeaders, LogLevel, Request};
+pub use request::{BodyError, CgiHeaders, Field, HttpdRequest, LogLevel, Request, Table};

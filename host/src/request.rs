@@ -65,3 +65,62 @@ pub trait Request: Send + 'static {
     /// Writes one line to the error log in the request's context.
     fn log(&mut self, level: LogLevel, message: &str);
 }
+
+/// A `request_rec` field an extension module reads or writes by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    Method,
+    Uri,
+    UnparsedUri,
+    TheRequest,
+    Args,
+    Protocol,
+    Hostname,
+    PathInfo,
+    Filename,
+    CanonicalFilename,
+    Handler,
+    ContentType,
+    ContentEncoding,
+    User,
+    ApAuthType,
+    UseragentIp,
+    DocumentRoot,
+    ServerName,
+    LogId,
+}
+
+/// A request's apr tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Table {
+    HeadersIn,
+    HeadersOut,
+    ErrHeadersOut,
+    Notes,
+    SubprocessEnv,
+}
+
+/// What extension modules may do with a request, one hook call at a time. mod_wasm
+/// implements it over `request_rec`; values reaching it are already checked (no CR, LF or
+/// NUL; writable fields only).
+pub trait HttpdRequest: Send {
+    fn field(&self, field: Field) -> Option<String>;
+    /// Writes one of the writable fields (Uri, Args, Filename, Handler, ContentType, User).
+    fn set_field(&mut self, field: Field, value: Option<&str>);
+    fn port(&self) -> u16;
+    fn status(&self) -> u16;
+    fn set_status(&mut self, status: u16);
+    fn is_https(&self) -> bool;
+    fn is_initial_req(&self) -> bool;
+
+    fn table_get_all(&self, table: Table, name: &str) -> Vec<String>;
+    fn table_set(&mut self, table: Table, name: &str, value: &str);
+    fn table_add(&mut self, table: Table, name: &str, value: &str);
+    fn table_merge(&mut self, table: Table, name: &str, value: &str);
+    fn table_unset(&mut self, table: Table, name: &str);
+    fn table_entries(&self, table: Table) -> Vec<(String, String)>;
+
+    fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, BodyError>;
+    fn write_body(&mut self, data: &[u8]) -> io::Result<()>;
+    fn log(&mut self, level: LogLevel, message: &str);
+}

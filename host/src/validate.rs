@@ -144,13 +144,13 @@ pub fn check_component_imports(
     extra_packages: &[&str],
 ) -> Result<(), ValidateError> {
     for import in &info.imports {
-        let known = WASI_P2_PACKAGES.iter().chain(extra_packages).any(|p| import.starts_with(p))
-            && (import.contains("@0.2.") || !import.starts_with("wasi:"));
+        let wasi = WASI_P2_PACKAGES.iter().any(|p| import.starts_with(p)) && import.contains("@0.2.");
+        let known = wasi || extra_packages.iter().any(|p| import.starts_with(p));
         if !known {
             return Err(ValidateError::UnknownImport {
                 path: path.to_owned(),
                 import: import.clone(),
-                hint: "a component may import WASI 0.2 interfaces (cli, clocks, filesystem, io, random, sockets)",
+                hint: "a component may import WASI 0.2 interfaces (cli, clocks, filesystem, io, random, sockets) and, as a WasmApacheModule, apache:httpd/types",
             });
         }
     }

@@ -23,6 +23,26 @@ const char *wasm_cmd_enable_cgi(cmd_parms *cmd, void *cfg, int on);
 
 const char *wasm_cmd_map_cgi_file_names(cmd_parms *cmd, void *cfg, int on);
 
+const char *wasm_cmd_apache_module(cmd_parms *cmd, void *cfg, const char *path, const char *config);
+
+int wasm_translate_name(request_rec *r);
+
+int wasm_header_parser(request_rec *r);
+
+int wasm_access_checker(request_rec *r);
+
+int wasm_check_user_id(request_rec *r);
+
+int wasm_auth_checker(request_rec *r);
+
+int wasm_type_checker(request_rec *r);
+
+int wasm_fixups(request_rec *r);
+
+int wasm_extension_handler(request_rec *r);
+
+int wasm_log_transaction(request_rec *r);
+
 /**
  * pre_config runs before each reading of the configuration (start, dry run, restart).
  */

@@ -211,3 +211,24 @@ pub unsafe extern "C" fn wasm_cmd_map_cgi_file_names(cmd: *mut cmd_parms, cfg: *
         Ok(())
     }, cfg)
 }
+
+#[no_mangle]
+pub unsafe extern "C" fn wasm_cmd_apache_module(
+    cmd: *mut cmd_parms,
+    cfg: *mut c_void,
+    path: *const c_char,
+    config: *const c_char,
+) -> *const c_char {
+    directive(cmd, |c| {
+        let path = server_path(cmd, &c_str(path))?;
+        let mut phases = 0;
+        let slot = host::registry::register(&path, |shown, info| {
+            phases = host::extension::check_module(shown, info)?;
+            Ok(())
+        })
+        .map_err(|e| e.to_string())?;
+        let config = (!config.is_null()).then(|| std::sync::Arc::from(c_str(config)));
+        c.add_extension(host::extension::ExtensionRef { slot, config }, phases);
+        Ok(())
+    }, cfg)
+}

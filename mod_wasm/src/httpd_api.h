@@ -5,6 +5,7 @@
 #include "http_log.h"
 #include "http_protocol.h"
 #include "http_request.h"
+#include "http_ssl.h"
 #include "util_script.h"
 #include "ap_mpm.h"
 #include "apr_buckets.h"

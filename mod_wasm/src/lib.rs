@@ -5,6 +5,7 @@
 
 mod boundary;
 pub mod directives;
+pub mod extensions;
 mod ffi;
 pub mod hooks;
 mod request;

@@ -131,33 +131,12 @@ unsafe extern "C" fn next_header_line(buf: *mut c_char, len: c_int, data: *mut c
 
 impl host::Request for ApacheRequest {
     fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
-        if self.body_ended || buf.is_empty() {
+        if self.body_ended {
             return Ok(0);
         }
-        unsafe {
-            let rv = ap_get_brigade(
-                (*self.r).input_filters,
-                self.input,
-                AP_MODE_READBYTES,
-                APR_BLOCK_READ,
-                buf.len() as apr_off_t,
-            );
-            if rv != APR_SUCCESS as apr_status_t {
-                apr_brigade_cleanup(self.input as *mut c_void);
-                self.body_ended = true;
-                let status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST as c_int);
-                let status = if (100..600).contains(&status) { status as u16 } else { 400 };
-                return Err(BodyError { status, message: status_text(rv) });
-            }
-            let mut len = buf.len() as apr_size_t;
-            apr_brigade_flatten(self.input, buf.as_mut_ptr() as *mut c_char, &mut len);
-            apr_brigade_cleanup(self.input as *mut c_void);
-            // A blocking read returns data or the end of the body (EOS).
-            if len == 0 {
-                self.body_ended = true;
-            }
-            Ok(len as usize)
-        }
+        let n = unsafe { read_body(self.r, self.input, buf) };
+        self.body_ended = !matches!(n, Ok(n) if n > 0);
+        n
     }
 
     fn write_body(&mut self, data: &[u8]) -> io::Result<()> {
@@ -220,6 +199,29 @@ impl host::Request for ApacheRequest {
     fn log(&mut self, level: LogLevel, message: &str) {
         unsafe { log_request(self.r, level, message) }
     }
+}
+
+/// Reads up to `buf.len()` bytes of the request body through the input filters (de-chunked,
+/// `LimitRequestBody` applied); `Ok(0)` at its end.
+///
+/// # Safety
+/// `r` must be the live request and `bb` a brigade of its connection.
+pub unsafe fn read_body(r: *mut request_rec, bb: *mut apr_bucket_brigade, buf: &mut [u8]) -> Result<usize, BodyError> {
+    if buf.is_empty() {
+        return Ok(0);
+    }
+    let rv = ap_get_brigade((*r).input_filters, bb, AP_MODE_READBYTES, APR_BLOCK_READ, buf.len() as apr_off_t);
+    if rv != APR_SUCCESS as apr_status_t {
+        apr_brigade_cleanup(bb as *mut c_void);
+        let status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST as c_int);
+        let status = if (100..600).contains(&status) { status as u16 } else { 400 };
+        return Err(BodyError { status, message: status_text(rv) });
+    }
+    let mut len = buf.len() as apr_size_t;
+    apr_brigade_flatten(bb, buf.as_mut_ptr() as *mut c_char, &mut len);
+    apr_brigade_cleanup(bb as *mut c_void);
+    // A blocking read returns data or the end of the body (EOS), so 0 bytes is the end.
+    Ok(len as usize)
 }
 
 fn status_result(rv: apr_status_t) -> io::Result<()> {

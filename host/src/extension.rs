@@ -1,0 +1,546 @@
+//! Extension modules (`WasmApacheModule`): components built against the `apache:httpd` WIT
+//! world (wit/apache-httpd.wit) that take part in httpd's request phases.
+//!
+//! A component exports one interface per phase it implements; [`ExtensionPre`] remembers
+//! which, so a phase it does not export is never called. For each request the first hook
+//! call instantiates the module ([`RequestInstances`]); the instance lives until the request
+//! ends, so a guest keeps state from one phase to the next.
+
+use std::sync::{Arc, Mutex};
+
+use wasmtime::component::{Component, ComponentExportIndex, HasSelf, Instance, InstancePre, Linker, Resource, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::exchange::{LineBuffer, Role, Stdio};
+use crate::registry::ModuleSlot;
+use crate::request::{BodyError, Field, HttpdRequest, LogLevel, Table};
+use crate::validate::{ValidateError, WasmInfo, WasmKind};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "apache:httpd/imports",
+        imports: { default: trappable },
+        with: { "apache:httpd/types.request": super::RequestRef },
+    });
+}
+
+use bindings::apache::httpd::types as wit;
+
+/// The WIT package's interface prefix and version an extension module exports.
+const PACKAGE: &str = "apache:httpd/";
+const VERSION: &str = "@0.1.0";
+
+/// A request phase an extension module can take part in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    TranslateName,
+    HeaderParser,
+    AccessChecker,
+    CheckUserId,
+    AuthChecker,
+    TypeChecker,
+    Fixups,
+    Handler,
+    LogTransaction,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 9] = [
+        Phase::TranslateName,
+        Phase::HeaderParser,
+        Phase::AccessChecker,
+        Phase::CheckUserId,
+        Phase::AuthChecker,
+        Phase::TypeChecker,
+        Phase::Fixups,
+        Phase::Handler,
+        Phase::LogTransaction,
+    ];
+
+    /// The WIT interface (and function) name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::TranslateName => "translate-name",
+            Phase::HeaderParser => "header-parser",
+            Phase::AccessChecker => "access-checker",
+            Phase::CheckUserId => "check-user-id",
+            Phase::AuthChecker => "auth-checker",
+            Phase::TypeChecker => "type-checker",
+            Phase::Fixups => "fixups",
+            Phase::Handler => "handler",
+            Phase::LogTransaction => "log-transaction",
+        }
+    }
+
+    /// A bit of a [`PhaseSet`].
+    pub fn bit(self) -> u16 {
+        1 << (self as u16)
+    }
+
+    fn reads_body(self) -> bool {
+        matches!(self, Phase::AccessChecker | Phase::Handler)
+    }
+
+    fn export_name(self) -> String {
+        format!("{PACKAGE}{}{VERSION}", self.name())
+    }
+}
+
+/// The phases a set of modules exports, as bits ([`Phase::bit`]).
+pub type PhaseSet = u16;
+
+/// The phases a component exports, from the names validation found; empty for a component
+/// that does not target the apache:httpd world.
+pub fn exported_phases(exports: &[String]) -> PhaseSet {
+    Phase::ALL.iter().filter(|p| exports.iter().any(|e| *e == p.export_name())).fold(0, |set, p| set | p.bit())
+}
+
+/// Checks at configuration time that a file is an extension module: a component that
+/// exports at least one phase of the apache:httpd world and imports only what the host
+/// provides.
+pub fn check_module(path: &str, info: &WasmInfo) -> Result<PhaseSet, ValidateError> {
+    let phases = exported_phases(&info.exports);
+    if info.kind != WasmKind::Component || phases == 0 {
+        let names: Vec<String> = Phase::ALL.iter().map(|p| p.export_name()).collect();
+        return Err(ValidateError::Invalid {
+            path: path.to_owned(),
+            message: format!(
+                "it does not target the apache:httpd world: a WasmApacheModule is a component exporting at least one of {}",
+                names.join(", ")
+            ),
+        });
+    }
+    crate::validate::check_component_imports(path, info, &[IMPORTS])?;
+    Ok(phases)
+}
+
+/// The interface extension modules import from the host.
+const IMPORTS: &str = "apache:httpd/types@0.1.";
+
+/// The host side of the `request` resource: a marker pushed into the store's table for one
+/// hook call; the request itself is in [`ExtState::call`].
+pub struct RequestRef;
+
+/// One hook call in progress.
+struct HookCall {
+    req: Box<dyn HttpdRequest>,
+    phase: Phase,
+    config: Option<Arc<str>>,
+}
+
+/// Store data of an extension module instance.
+pub struct ExtState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    call: Option<HookCall>,
+    /// What the guest wrote to stdout/stderr (a panic message, debug prints).
+    output: Arc<Mutex<LineBuffer>>,
+}
+
+impl WasiView for ExtState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// Compiled, pre-linked extension module and the phases it exports.
+pub struct ExtensionPre {
+    pre: InstancePre<ExtState>,
+    phases: [Option<ComponentExportIndex>; 9],
+}
+
+impl ExtensionPre {
+    pub fn phases(&self) -> PhaseSet {
+        Phase::ALL.iter().filter(|p| self.phases[**p as usize].is_some()).fold(0, |s, p| s | p.bit())
+    }
+}
+
+/// Adds the host's apache:httpd imports and WASI to a linker for extension modules.
+pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<ExtState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    wit::add_to_linker::<ExtState, HasSelf<ExtState>>(&mut linker, |s| s)?;
+    Ok(linker)
+}
+
+pub(crate) fn load(linker: &Linker<ExtState>, component: &Component) -> wasmtime::Result<ExtensionPre> {
+    let mut phases = [None; 9];
+    for phase in Phase::ALL {
+        if let Some(iface) = component.get_export_index(None, &phase.export_name()) {
+            phases[phase as usize] = component.get_export_index(Some(&iface), phase.name());
+        }
+    }
+    Ok(ExtensionPre { pre: linker.instantiate_pre(component)?, phases })
+}
+
+/// An extension module as a configuration section names it.
+#[derive(Clone, Debug)]
+pub struct ExtensionRef {
+    pub slot: Arc<ModuleSlot>,
+    /// The optional config string of the `WasmApacheModule` line.
+    pub config: Option<Arc<str>>,
+}
+
+/// What a hook call tells httpd.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HookOutcome {
+    Ok,
+    Declined,
+    Done,
+    Status(u16),
+    /// The guest trapped (the request answers 500; the failure is logged).
+    Failed,
+}
+
+struct Live {
+    slot: Arc<ModuleSlot>,
+    store: Store<ExtState>,
+    instance: Instance,
+    /// A trapped instance is not entered again.
+    failed: bool,
+}
+
+/// The extension instances of one request, created as phases need them.
+#[derive(Default)]
+pub struct RequestInstances {
+    live: Vec<Live>,
+}
+
+impl RequestInstances {
+    /// Calls `module`'s export for `phase`, instantiating the module first if this request has
+    /// not used it yet. Declines if the module does not export the phase. Failures are
+    /// logged through `req`, naming the module and the phase.
+    pub fn run(&mut self, module: &ExtensionRef, phase: Phase, mut req: Box<dyn HttpdRequest>) -> HookOutcome {
+        let path = module.slot.path().display().to_string();
+        let pre = match module.slot.loaded() {
+            Some(Ok(crate::engine::Loaded::Extension(pre))) => pre,
+            Some(Err(reason)) => {
+                req.log(LogLevel::Error, &format!("{path}: could not be prepared in this process: {reason}"));
+                return HookOutcome::Failed;
+            }
+            _ => {
+                req.log(LogLevel::Error, &format!("{path}: not loaded as an extension module"));
+                return HookOutcome::Failed;
+            }
+        };
+        let Some(func_index) = pre.phases[phase as usize] else {
+            return HookOutcome::Declined;
+        };
+        let index = match self.live.iter().position(|l| Arc::ptr_eq(&l.slot, &module.slot)) {
+            Some(i) => i,
+            None => match instantiate(pre) {
+                Ok((store, instance)) => {
+                    self.live.push(Live { slot: module.slot.clone(), store, instance, failed: false });
+                    self.live.len() - 1
+                }
+                Err(e) => {
+                    req.log(LogLevel::Error, &format!("{path}: {}: cannot instantiate: {e:#}", phase.name()));
+                    return HookOutcome::Failed;
+                }
+            },
+        };
+        let live = &mut self.live[index];
+        if live.failed {
+            return HookOutcome::Failed;
+        }
+        live.store.data_mut().call = Some(HookCall { req, phase, config: module.config.clone() });
+        let result = call_hook(&mut live.store, &live.instance, &func_index);
+        let call = live.store.data_mut().call.take();
+        let mut req = match call {
+            Some(call) => call.req,
+            None => return HookOutcome::Failed,
+        };
+        let output = live.store.data().output.clone();
+        let mut output = output.lock().unwrap_or_else(|p| p.into_inner());
+        match result {
+            Ok(outcome) => {
+                for line in output.take_lines(true) {
+                    req.log(LogLevel::Warn, &format!("{path}: {}: {line}", phase.name()));
+                }
+                outcome
+            }
+            Err(e) => {
+                live.failed = true;
+                let said = output.take_lines(true).join(" | ");
+                let said = if said.is_empty() { String::new() } else { format!(" (guest output: {said})") };
+                req.log(LogLevel::Error, &format!("{path}: {}: {}{said}", phase.name(), crate::handler::one_line(&e)));
+                HookOutcome::Failed
+            }
+        }
+    }
+}
+
+fn instantiate(pre: &ExtensionPre) -> wasmtime::Result<(Store<ExtState>, Instance)> {
+    let output = Arc::new(Mutex::new(LineBuffer::default()));
+    let mut wasi = WasiCtxBuilder::new();
+    wasi.stdout(Stdio::new(&output, Role::Stdout)).stderr(Stdio::new(&output, Role::Stderr));
+    let state = ExtState { wasi: wasi.build(), table: ResourceTable::new(), call: None, output };
+    let mut store = Store::new(pre.pre.engine(), state);
+    let instance = pre.pre.instantiate(&mut store)?;
+    Ok((store, instance))
+}
+
+fn call_hook(
+    store: &mut Store<ExtState>,
+    instance: &Instance,
+    func_index: &ComponentExportIndex,
+) -> wasmtime::Result<HookOutcome> {
+    let func = instance
+        .get_typed_func::<(Resource<RequestRef>,), (wit::HookResult,)>(&mut *store, func_index)?;
+    // The methods act on the store's current call; the handle only has to be a borrow.
+    let (result,) = func.call(&mut *store, (Resource::new_borrow(0),))?;
+    Ok(match result {
+        wit::HookResult::Ok => HookOutcome::Ok,
+        wit::HookResult::Declined => HookOutcome::Declined,
+        wit::HookResult::Done => HookOutcome::Done,
+        wit::HookResult::HttpStatus(status) => HookOutcome::Status(status),
+    })
+}
+
+// -- the imports ------------------------------------------------------------------------
+
+impl ExtState {
+    fn call(&mut self) -> wasmtime::Result<&mut HookCall> {
+        self.call.as_mut().ok_or_else(|| wasmtime::format_err!("request used outside a hook call"))
+    }
+
+    fn field(&mut self, field: Field) -> wasmtime::Result<Option<String>> {
+        Ok(self.call()?.req.field(field))
+    }
+
+    fn set_field(&mut self, field: Field, value: Option<&str>) -> wasmtime::Result<Result<(), wit::Error>> {
+        if let Some(v) = value {
+            if let Err(e) = checked(v) {
+                return Ok(Err(e));
+            }
+        }
+        self.call()?.req.set_field(field, value);
+        Ok(Ok(()))
+    }
+
+    fn table_write(
+        &mut self,
+        table: wit::Table,
+        name: &str,
+        value: &str,
+        write: fn(&mut dyn HttpdRequest, Table, &str, &str),
+    ) -> wasmtime::Result<Result<(), wit::Error>> {
+        if let Err(e) = checked(name).and_then(|()| checked(value)) {
+            return Ok(Err(e));
+        }
+        if name.is_empty() {
+            return Ok(Err(wit::Error::InvalidValue("an empty name".into())));
+        }
+        write(self.call()?.req.as_mut(), table_of(table), name, value);
+        Ok(Ok(()))
+    }
+}
+
+/// Refuses values that would split a header line or cut a C string.
+fn checked(value: &str) -> Result<(), wit::Error> {
+    match value.bytes().find(|b| matches!(b, b'\r' | b'\n' | 0)) {
+        Some(b) => Err(wit::Error::InvalidValue(format!("the value contains byte {b:#04x} (CR, LF and NUL are refused)"))),
+        None => Ok(()),
+    }
+}
+
+fn table_of(table: wit::Table) -> Table {
+    match table {
+        wit::Table::HeadersIn => Table::HeadersIn,
+        wit::Table::HeadersOut => Table::HeadersOut,
+        wit::Table::ErrHeadersOut => Table::ErrHeadersOut,
+        wit::Table::Notes => Table::Notes,
+        wit::Table::SubprocessEnv => Table::SubprocessEnv,
+    }
+}
+
+fn level_of(level: wit::LogLevel) -> LogLevel {
+    use wit::LogLevel as L;
+    match level {
+        L::Emerg => LogLevel::Emerg,
+        L::Alert => LogLevel::Alert,
+        L::Crit => LogLevel::Crit,
+        L::Error => LogLevel::Error,
+        L::Warn => LogLevel::Warn,
+        L::Notice => LogLevel::Notice,
+        L::Info => LogLevel::Info,
+        L::Debug => LogLevel::Debug,
+        L::Trace1 => LogLevel::Trace1,
+        L::Trace2 => LogLevel::Trace2,
+        L::Trace3 => LogLevel::Trace3,
+        L::Trace4 => LogLevel::Trace4,
+        L::Trace5 => LogLevel::Trace5,
+        L::Trace6 => LogLevel::Trace6,
+        L::Trace7 => LogLevel::Trace7,
+        L::Trace8 => LogLevel::Trace8,
+    }
+}
+
+type R = Resource<RequestRef>;
+type Res<T> = wasmtime::Result<T>;
+
+impl wit::Host for ExtState {}
+
+impl wit::HostRequest for ExtState {
+    fn method(&mut self, _: R) -> Res<String> {
+        Ok(self.field(Field::Method)?.unwrap_or_default())
+    }
+    fn uri(&mut self, _: R) -> Res<String> {
+        Ok(self.field(Field::Uri)?.unwrap_or_default())
+    }
+    fn unparsed_uri(&mut self, _: R) -> Res<String> {
+        Ok(self.field(Field::UnparsedUri)?.unwrap_or_default())
+    }
+    fn the_request(&mut self, _: R) -> Res<String> {
+        Ok(self.field(Field::TheRequest)?.unwrap_or_default())
+    }
+    fn args(&mut self, _: R) -> Res<Option<String>> {
+        self.field(Field::Args)
+    }
+    fn protocol(&mut self, _: R) -> Res<String> {
+        Ok(self.field(Field::Protocol)?.unwrap_or_default())
+    }
+    fn hostname(&mut self, _: R) -> Res<Option<String>> {
+        self.field(Field::Hostname)
+    }
+    fn port(&mut self, _: R) -> Res<u16> {
+        Ok(self.call()?.req.port())
+    }
+    fn path_info(&mut self, _: R) -> Res<Option<String>> {
+        self.field(Field::PathInfo)
+    }
+    fn filename(&mut self, _: R) -> Res<Option<String>> {
+        self.field(Field::Filename)
+    }
+    fn canonical_filename(&mut self, _: R) -> Res<Option<String>> {
+        self.field(Field::CanonicalFilename)
+    }
+    fn handler(&mut self, _: R) -> Res<Option<String>> {
+        self.field(Field::Handler)
+    }
+    fn content_type(&mut self, _: R) -> Res<Option<String>> {
+        self.field(Field::ContentType)
+    }
+    fn content_encoding(&mut self, _: R) -> Res<Option<String>> {
+        self.field(Field::ContentEncoding)
+    }
+    fn status(&mut self, _: R) -> Res<u16> {
+        Ok(self.call()?.req.status())
+    }
+    fn user(&mut self, _: R) -> Res<Option<String>> {
+        self.field(Field::User)
+    }
+    fn ap_auth_type(&mut self, _: R) -> Res<Option<String>> {
+        self.field(Field::ApAuthType)
+    }
+    fn useragent_ip(&mut self, _: R) -> Res<String> {
+        Ok(self.field(Field::UseragentIp)?.unwrap_or_default())
+    }
+    fn is_https(&mut self, _: R) -> Res<bool> {
+        Ok(self.call()?.req.is_https())
+    }
+    fn is_initial_req(&mut self, _: R) -> Res<bool> {
+        Ok(self.call()?.req.is_initial_req())
+    }
+    fn document_root(&mut self, _: R) -> Res<String> {
+        Ok(self.field(Field::DocumentRoot)?.unwrap_or_default())
+    }
+    fn server_name(&mut self, _: R) -> Res<String> {
+        Ok(self.field(Field::ServerName)?.unwrap_or_default())
+    }
+    fn log_id(&mut self, _: R) -> Res<Option<String>> {
+        self.field(Field::LogId)
+    }
+
+    fn set_uri(&mut self, _: R, value: String) -> Res<Result<(), wit::Error>> {
+        if !value.starts_with('/') {
+            return Ok(Err(wit::Error::InvalidValue("a URI path starts with /".into())));
+        }
+        self.set_field(Field::Uri, Some(&value))
+    }
+    fn set_args(&mut self, _: R, value: Option<String>) -> Res<Result<(), wit::Error>> {
+        self.set_field(Field::Args, value.as_deref())
+    }
+    fn set_filename(&mut self, _: R, value: String) -> Res<Result<(), wit::Error>> {
+        self.set_field(Field::Filename, Some(&value))
+    }
+    fn set_handler(&mut self, _: R, value: Option<String>) -> Res<Result<(), wit::Error>> {
+        self.set_field(Field::Handler, value.as_deref())
+    }
+    fn set_content_type(&mut self, _: R, value: String) -> Res<Result<(), wit::Error>> {
+        self.set_field(Field::ContentType, Some(&value))
+    }
+    fn set_status(&mut self, _: R, value: u16) -> Res<Result<(), wit::Error>> {
+        if !(100..=599).contains(&value) {
+            return Ok(Err(wit::Error::InvalidValue(format!("{value} is not an HTTP status"))));
+        }
+        self.call()?.req.set_status(value);
+        Ok(Ok(()))
+    }
+    fn set_user(&mut self, _: R, value: Option<String>) -> Res<Result<(), wit::Error>> {
+        self.set_field(Field::User, value.as_deref())
+    }
+
+    fn module_config(&mut self, _: R) -> Res<Option<String>> {
+        Ok(self.call()?.config.as_deref().map(str::to_owned))
+    }
+
+    fn table_get(&mut self, _: R, t: wit::Table, name: String) -> Res<Option<String>> {
+        Ok(self.call()?.req.table_get_all(table_of(t), &name).into_iter().next())
+    }
+    fn table_get_all(&mut self, _: R, t: wit::Table, name: String) -> Res<Vec<String>> {
+        Ok(self.call()?.req.table_get_all(table_of(t), &name))
+    }
+    fn table_set(&mut self, _: R, t: wit::Table, name: String, value: String) -> Res<Result<(), wit::Error>> {
+        self.table_write(t, &name, &value, |r, t, n, v| r.table_set(t, n, v))
+    }
+    fn table_add(&mut self, _: R, t: wit::Table, name: String, value: String) -> Res<Result<(), wit::Error>> {
+        self.table_write(t, &name, &value, |r, t, n, v| r.table_add(t, n, v))
+    }
+    fn table_merge(&mut self, _: R, t: wit::Table, name: String, value: String) -> Res<Result<(), wit::Error>> {
+        self.table_write(t, &name, &value, |r, t, n, v| r.table_merge(t, n, v))
+    }
+    fn table_unset(&mut self, _: R, t: wit::Table, name: String) -> Res<()> {
+        self.call()?.req.table_unset(table_of(t), &name);
+        Ok(())
+    }
+    fn table_entries(&mut self, _: R, t: wit::Table) -> Res<Vec<(String, String)>> {
+        Ok(self.call()?.req.table_entries(table_of(t)))
+    }
+
+    fn read_body(&mut self, _: R, max: u32) -> Res<Result<Vec<u8>, wit::Error>> {
+        let call = self.call()?;
+        if !call.phase.reads_body() {
+            let msg = format!("the request body can be read in access-checker and handler, not {}", call.phase.name());
+            return Ok(Err(wit::Error::WrongPhase(msg)));
+        }
+        let mut buf = vec![0u8; (max as usize).min(1 << 20)];
+        match call.req.read_body(&mut buf) {
+            Ok(n) => {
+                buf.truncate(n);
+                Ok(Ok(buf))
+            }
+            Err(BodyError { message, .. }) => Ok(Err(wit::Error::Io(message))),
+        }
+    }
+    fn write_body(&mut self, _: R, data: Vec<u8>) -> Res<Result<(), wit::Error>> {
+        let call = self.call()?;
+        if call.phase != Phase::Handler {
+            let msg = format!("the response body can be written in handler, not {}", call.phase.name());
+            return Ok(Err(wit::Error::WrongPhase(msg)));
+        }
+        Ok(call.req.write_body(&data).map_err(|e| wit::Error::Io(e.to_string())))
+    }
+
+    fn log(&mut self, _: R, level: wit::LogLevel, message: String) -> Res<()> {
+        self.call()?.req.log(level_of(level), &message);
+        Ok(())
+    }
+
+    fn drop(&mut self, _: R) -> Res<()> {
+        // The host owns the request resource and deletes it after the hook call.
+        Ok(())
+    }
+}

@@ -1,0 +1,33 @@
+//! Generated bindings: the `apache:httpd/types` imports once, and one world per phase whose
+//! export macro [`crate::export!`] invokes for the phases a module lists.
+#![allow(missing_docs, clippy::all)]
+
+wit_bindgen::generate!({
+    path: "../wit",
+    world: "apache:httpd/imports",
+});
+
+macro_rules! phase_world {
+    ($module:ident, $world:literal, $macro_name:literal, $path:literal) => {
+        pub mod $module {
+            wit_bindgen::generate!({
+                path: "../wit",
+                world: $world,
+                with: { "apache:httpd/types@0.1.0": crate::bindings::apache::httpd::types },
+                pub_export_macro: true,
+                export_macro_name: $macro_name,
+                default_bindings_module: $path,
+            });
+        }
+    };
+}
+
+phase_world!(translate_name, "apache:httpd/translate-name-module", "export_translate_name", "mod_wasm_sdk::bindings::translate_name");
+phase_world!(header_parser, "apache:httpd/header-parser-module", "export_header_parser", "mod_wasm_sdk::bindings::header_parser");
+phase_world!(access_checker, "apache:httpd/access-checker-module", "export_access_checker", "mod_wasm_sdk::bindings::access_checker");
+phase_world!(check_user_id, "apache:httpd/check-user-id-module", "export_check_user_id", "mod_wasm_sdk::bindings::check_user_id");
+phase_world!(auth_checker, "apache:httpd/auth-checker-module", "export_auth_checker", "mod_wasm_sdk::bindings::auth_checker");
+phase_world!(type_checker, "apache:httpd/type-checker-module", "export_type_checker", "mod_wasm_sdk::bindings::type_checker");
+phase_world!(fixups, "apache:httpd/fixups-module", "export_fixups", "mod_wasm_sdk::bindings::fixups");
+phase_world!(handler, "apache:httpd/handler-module", "export_handler", "mod_wasm_sdk::bindings::handler");
+phase_world!(log_transaction, "apache:httpd/log-transaction-module", "export_log_transaction", "mod_wasm_sdk::bindings::log_transaction");

@@ -1,0 +1,375 @@
+//! Write Apache httpd extension modules in Rust, for mod_wasm's `WasmApacheModule`.
+//!
+//! A module is a type implementing [`Module`]: one method per request phase, each with a
+//! default that declines, so you write only the phases you need. [`export!`] names the
+//! phases the component exports; mod_wasm calls exactly those, and a phase you leave out
+//! costs nothing.
+//!
+//! ```no_run
+//! use mod_wasm_sdk::{export, HookResult, Module, Request};
+//!
+//! #[derive(Default)]
+//! struct AddHeader;
+//!
+//! impl Module for AddHeader {
+//!     fn fixups(&mut self, r: &Request) -> HookResult {
+//!         // The response will carry this header, whatever produces the body.
+//!         let _ = r.headers_out().set("X-Powered-By", "mod_wasm");
+//!         HookResult::Declined
+//!     }
+//! }
+//!
+//! export!(AddHeader => fixups);
+//! ```
+//!
+//! Build with `cargo build --release --target wasm32-wasip2` (a `cdylib` crate) and load
+//! the `.wasm` with `WasmApacheModule /path/to/module.wasm [config string]`.
+//!
+//! **State.** mod_wasm creates one instance of the module per request, at the first phase
+//! that needs it, and drops it when the request ends. The value `export!` creates with
+//! [`Default`] lives exactly that long: set a field in `access_checker`, read it in
+//! `log_transaction`. Nothing survives to the next request.
+//!
+//! **Errors.** Calls that can fail return `Result<_, Error>`; nothing in this crate panics on
+//! a host error. A panic or trap in your module fails its request with 500 and one log line.
+
+#[doc(hidden)]
+pub mod bindings;
+
+use bindings::apache::httpd::types as wit;
+
+pub use wit::{Error, HookResult, LogLevel};
+
+/// The request being processed (httpd's `request_rec`), for the duration of a hook call.
+pub struct Request<'a> {
+    inner: &'a wit::Request,
+}
+
+impl<'a> Request<'a> {
+    #[doc(hidden)]
+    pub fn __new(inner: &'a wit::Request) -> Self {
+        Request { inner }
+    }
+
+    /// `GET`, `POST` …
+    pub fn method(&self) -> String {
+        self.inner.method()
+    }
+    /// The path of the URI, decoded (`r->uri`).
+    pub fn uri(&self) -> String {
+        self.inner.uri()
+    }
+    /// Changes the path httpd maps (translate-name: then return `Declined` to let httpd map
+    /// the new path, or set the filename and return `Ok`).
+    pub fn set_uri(&self, uri: &str) -> Result<(), Error> {
+        self.inner.set_uri(uri)
+    }
+    /// The URI as the client sent it, with the query string.
+    pub fn unparsed_uri(&self) -> String {
+        self.inner.unparsed_uri()
+    }
+    /// The request line (`GET /x HTTP/1.1`).
+    pub fn the_request(&self) -> String {
+        self.inner.the_request()
+    }
+    /// The query string, without `?`.
+    pub fn args(&self) -> Option<String> {
+        self.inner.args()
+    }
+    pub fn set_args(&self, args: Option<&str>) -> Result<(), Error> {
+        self.inner.set_args(args)
+    }
+    /// The value of query parameter `name` (not percent-decoded), if present.
+    pub fn arg(&self, name: &str) -> Option<String> {
+        let args = self.args()?;
+        args.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (k == name).then(|| v.to_string())
+        })
+    }
+    pub fn protocol(&self) -> String {
+        self.inner.protocol()
+    }
+    pub fn hostname(&self) -> Option<String> {
+        self.inner.hostname()
+    }
+    pub fn port(&self) -> u16 {
+        self.inner.port()
+    }
+    pub fn path_info(&self) -> Option<String> {
+        self.inner.path_info()
+    }
+    pub fn filename(&self) -> Option<String> {
+        self.inner.filename()
+    }
+    pub fn set_filename(&self, filename: &str) -> Result<(), Error> {
+        self.inner.set_filename(filename)
+    }
+    pub fn canonical_filename(&self) -> Option<String> {
+        self.inner.canonical_filename()
+    }
+    pub fn handler(&self) -> Option<String> {
+        self.inner.handler()
+    }
+    pub fn set_handler(&self, handler: Option<&str>) -> Result<(), Error> {
+        self.inner.set_handler(handler)
+    }
+    pub fn content_type(&self) -> Option<String> {
+        self.inner.content_type()
+    }
+    pub fn set_content_type(&self, content_type: &str) -> Result<(), Error> {
+        self.inner.set_content_type(content_type)
+    }
+    pub fn content_encoding(&self) -> Option<String> {
+        self.inner.content_encoding()
+    }
+    pub fn status(&self) -> u16 {
+        self.inner.status()
+    }
+    /// The response status (handler phase: before writing the body).
+    pub fn set_status(&self, status: u16) -> Result<(), Error> {
+        self.inner.set_status(status)
+    }
+    /// The authenticated user.
+    pub fn user(&self) -> Option<String> {
+        self.inner.user()
+    }
+    pub fn set_user(&self, user: Option<&str>) -> Result<(), Error> {
+        self.inner.set_user(user)
+    }
+    pub fn ap_auth_type(&self) -> Option<String> {
+        self.inner.ap_auth_type()
+    }
+    /// The client's address (after mod_remoteip, if loaded).
+    pub fn useragent_ip(&self) -> String {
+        self.inner.useragent_ip()
+    }
+    pub fn is_https(&self) -> bool {
+        self.inner.is_https()
+    }
+    /// False for subrequests and internal redirects.
+    pub fn is_initial_req(&self) -> bool {
+        self.inner.is_initial_req()
+    }
+    pub fn document_root(&self) -> String {
+        self.inner.document_root()
+    }
+    pub fn server_name(&self) -> String {
+        self.inner.server_name()
+    }
+    /// httpd's unique id of this request, as in the error log.
+    pub fn log_id(&self) -> Option<String> {
+        self.inner.log_id()
+    }
+    /// The config string of this module's `WasmApacheModule` line.
+    pub fn module_config(&self) -> Option<String> {
+        self.inner.module_config()
+    }
+
+    pub fn headers_in(&self) -> Table<'_> {
+        self.table(wit::Table::HeadersIn)
+    }
+    pub fn headers_out(&self) -> Table<'_> {
+        self.table(wit::Table::HeadersOut)
+    }
+    /// Response headers sent with error responses too (401, 403 …).
+    pub fn err_headers_out(&self) -> Table<'_> {
+        self.table(wit::Table::ErrHeadersOut)
+    }
+    /// Notes shared with other modules for this request.
+    pub fn notes(&self) -> Table<'_> {
+        self.table(wit::Table::Notes)
+    }
+    /// The environment of CGI programs and of `%{...}e` in log formats.
+    pub fn subprocess_env(&self) -> Table<'_> {
+        self.table(wit::Table::SubprocessEnv)
+    }
+    fn table(&self, table: wit::Table) -> Table<'_> {
+        Table { request: self.inner, table }
+    }
+
+    /// Up to `max` bytes of the request body; empty at its end (access-checker and handler).
+    pub fn read_body(&self, max: u32) -> Result<Vec<u8>, Error> {
+        self.inner.read_body(max)
+    }
+    /// The whole request body (access-checker and handler). `LimitRequestBody` applies.
+    pub fn read_body_to_end(&self) -> Result<Vec<u8>, Error> {
+        let mut body = Vec::new();
+        loop {
+            let chunk = self.read_body(64 * 1024)?;
+            if chunk.is_empty() {
+                return Ok(body);
+            }
+            body.extend_from_slice(&chunk);
+        }
+    }
+    /// Appends to the response body (handler).
+    pub fn write_body(&self, data: &[u8]) -> Result<(), Error> {
+        self.inner.write_body(data)
+    }
+
+    /// Writes a line to httpd's error log; see also the [`log_error!`] family of macros.
+    pub fn log(&self, level: LogLevel, message: &str) {
+        self.inner.log(level, message)
+    }
+}
+
+/// One of the request's apr tables. Names are case-insensitive; values with CR, LF or NUL
+/// are refused with [`Error::InvalidValue`].
+pub struct Table<'a> {
+    request: &'a wit::Request,
+    table: wit::Table,
+}
+
+impl Table<'_> {
+    /// The first value of `name`.
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.request.table_get(self.table, name)
+    }
+    /// Every value of `name`, in order.
+    pub fn get_all(&self, name: &str) -> Vec<String> {
+        self.request.table_get_all(self.table, name)
+    }
+    /// Replaces all values of `name`.
+    pub fn set(&self, name: &str, value: &str) -> Result<(), Error> {
+        self.request.table_set(self.table, name, value)
+    }
+    /// Adds a value, keeping the existing ones.
+    pub fn add(&self, name: &str, value: &str) -> Result<(), Error> {
+        self.request.table_add(self.table, name, value)
+    }
+    /// Appends to the existing value, comma-separated.
+    pub fn merge(&self, name: &str, value: &str) -> Result<(), Error> {
+        self.request.table_merge(self.table, name, value)
+    }
+    pub fn unset(&self, name: &str) {
+        self.request.table_unset(self.table, name)
+    }
+    pub fn entries(&self) -> Vec<(String, String)> {
+        self.request.table_entries(self.table)
+    }
+}
+
+/// An extension module: override the phases you take part in. Every method declines by
+/// default. `self` lives for one request (see the crate documentation).
+///
+/// Return values follow httpd: [`HookResult::Ok`] (phase handled; for translate-name,
+/// check-user-id, auth-checker, type-checker and handler no other module runs),
+/// [`HookResult::Declined`], [`HookResult::Done`] (response complete), or
+/// [`HookResult::HttpStatus`] to stop with that status.
+#[allow(unused_variables)]
+pub trait Module: Default + 'static {
+    /// Map the URI: change it with [`Request::set_uri`], or set the filename and return Ok.
+    fn translate_name(&mut self, r: &Request) -> HookResult {
+        HookResult::Declined
+    }
+    fn header_parser(&mut self, r: &Request) -> HookResult {
+        HookResult::Declined
+    }
+    /// Allow or refuse by anything but the user (address, token, method …). Once per request.
+    fn access_checker(&mut self, r: &Request) -> HookResult {
+        HookResult::Declined
+    }
+    /// Establish the user ([`Request::set_user`]) when the configuration requires one.
+    fn check_user_id(&mut self, r: &Request) -> HookResult {
+        HookResult::Declined
+    }
+    fn auth_checker(&mut self, r: &Request) -> HookResult {
+        HookResult::Declined
+    }
+    fn type_checker(&mut self, r: &Request) -> HookResult {
+        HookResult::Declined
+    }
+    fn fixups(&mut self, r: &Request) -> HookResult {
+        HookResult::Declined
+    }
+    /// Produce the response with [`Request::write_body`] and return Ok, or decline.
+    fn handler(&mut self, r: &Request) -> HookResult {
+        HookResult::Declined
+    }
+    /// After the response has been sent.
+    fn log_transaction(&mut self, r: &Request) -> HookResult {
+        HookResult::Declined
+    }
+}
+
+/// Logs through the request at a level: `log!(r, LogLevel::Info, "user {}", name)`.
+#[macro_export]
+macro_rules! log {
+    ($r:expr, $level:expr, $($arg:tt)+) => {
+        $r.log($level, &::std::format!($($arg)+))
+    };
+}
+
+/// `log_error!(r, "...", args)`: an error-level line.
+#[macro_export]
+macro_rules! log_error {
+    ($r:expr, $($arg:tt)+) => { $crate::log!($r, $crate::LogLevel::Error, $($arg)+) };
+}
+
+/// `log_warn!(r, "...", args)`: a warning-level line.
+#[macro_export]
+macro_rules! log_warn {
+    ($r:expr, $($arg:tt)+) => { $crate::log!($r, $crate::LogLevel::Warn, $($arg)+) };
+}
+
+/// `log_info!(r, "...", args)`: an info-level line.
+#[macro_export]
+macro_rules! log_info {
+    ($r:expr, $($arg:tt)+) => { $crate::log!($r, $crate::LogLevel::Info, $($arg)+) };
+}
+
+/// `log_debug!(r, "...", args)`: a debug-level line (`LogLevel wasm:debug` shows it).
+#[macro_export]
+macro_rules! log_debug {
+    ($r:expr, $($arg:tt)+) => { $crate::log!($r, $crate::LogLevel::Debug, $($arg)+) };
+}
+
+/// Exports a [`Module`] for the listed phases:
+/// `export!(MyModule => access_checker, fixups, log_transaction);`
+///
+/// Phases: `translate_name`, `header_parser`, `access_checker`, `check_user_id`,
+/// `auth_checker`, `type_checker`, `fixups`, `handler`, `log_transaction`.
+#[macro_export]
+macro_rules! export {
+    ($module:ty => $($phase:ident),+ $(,)?) => {
+        ::std::thread_local! {
+            static __MOD_WASM_MODULE: ::core::cell::RefCell<$module> =
+                ::core::cell::RefCell::new(<$module as ::core::default::Default>::default());
+        }
+        #[doc(hidden)]
+        struct __ModWasmExports;
+        $( $crate::__export_phase!($phase, $module); )+
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_phase {
+    (translate_name, $m:ty) => { $crate::__phase_impl!(translate_name, translate_name, export_translate_name, $m); };
+    (header_parser, $m:ty) => { $crate::__phase_impl!(header_parser, header_parser, export_header_parser, $m); };
+    (access_checker, $m:ty) => { $crate::__phase_impl!(access_checker, access_checker, export_access_checker, $m); };
+    (check_user_id, $m:ty) => { $crate::__phase_impl!(check_user_id, check_user_id, export_check_user_id, $m); };
+    (auth_checker, $m:ty) => { $crate::__phase_impl!(auth_checker, auth_checker, export_auth_checker, $m); };
+    (type_checker, $m:ty) => { $crate::__phase_impl!(type_checker, type_checker, export_type_checker, $m); };
+    (fixups, $m:ty) => { $crate::__phase_impl!(fixups, fixups, export_fixups, $m); };
+    (handler, $m:ty) => { $crate::__phase_impl!(handler, handler, export_handler, $m); };
+    (log_transaction, $m:ty) => { $crate::__phase_impl!(log_transaction, log_transaction, export_log_transaction, $m); };
+    ($other:ident, $m:ty) => {
+        ::core::compile_error!(::core::concat!("unknown phase `", ::core::stringify!($other), "`"));
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __phase_impl {
+    ($world:ident, $func:ident, $export_macro:ident, $m:ty) => {
+        impl $crate::bindings::$world::exports::apache::httpd::$world::Guest for __ModWasmExports {
+            fn $func(r: &$crate::bindings::apache::httpd::types::Request) -> $crate::HookResult {
+                let request = $crate::Request::__new(r);
+                __MOD_WASM_MODULE.with(|m| <$m as $crate::Module>::$func(&mut m.borrow_mut(), &request))
+            }
+        }
+        $crate::bindings::$world::$export_macro!(__ModWasmExports with_types_in $crate::bindings::$world);
+    };
+}
