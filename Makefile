@@ -23,12 +23,17 @@ $(OUT)/mod_wasm.so: rust mod_wasm/mod_wasm.c mod_wasm/exports.map
 	mkdir -p $(OUT)
 	cp mod_wasm/.libs/mod_wasm.so $(OUT)/mod_wasm.so
 
-# Example guests (sdk-examples/) and test guests (tests/guests/), for both WASI targets;
-# the .wasm files are collected in build/guests/<target>/.
+# Example guests (sdk-examples/) and test guests (tests/guests/), collected in
+# build/guests/<target>/. Programs build for both WASI targets; extension modules
+# (WasmApacheModule) are components, wasm32-wasip2 only.
+PROGRAMS := hello request-viewer file-lister echo
+TEST_PROGRAMS := probe reactor
 guests:
+	cd sdk-examples && CARGO_TARGET_DIR=$(GUEST_TARGET_DIR) $(CARGO) build --release --target wasm32-wasip1 $(PROGRAMS:%=-p %)
+	cd sdk-examples && CARGO_TARGET_DIR=$(GUEST_TARGET_DIR) $(CARGO) build --release --target wasm32-wasip2
+	cd tests/guests && CARGO_TARGET_DIR=$(GUEST_TARGET_DIR) $(CARGO) build --release --target wasm32-wasip1 $(TEST_PROGRAMS:%=-p %)
+	cd tests/guests && CARGO_TARGET_DIR=$(GUEST_TARGET_DIR) $(CARGO) build --release --target wasm32-wasip2
 	for t in $(GUEST_TARGETS); do \
-	    (cd sdk-examples && CARGO_TARGET_DIR=$(GUEST_TARGET_DIR) $(CARGO) build --release --target $$t) || exit 1; \
-	    (cd tests/guests && CARGO_TARGET_DIR=$(GUEST_TARGET_DIR) $(CARGO) build --release --target $$t) || exit 1; \
 	    mkdir -p $(OUT)/guests/$$t; \
 	    cp $(GUEST_TARGET_DIR)/$$t/release/*.wasm $(OUT)/guests/$$t/; \
 	done

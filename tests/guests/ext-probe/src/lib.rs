@@ -1,0 +1,91 @@
+//! An extension module for failure and phase tests; the config string picks behaviours:
+//!
+//! - `panic-fixups`: panics in fixups;
+//! - `trap-access`: executes `unreachable` in access-checker;
+//! - `crlf`: tries a header value with CR LF and reports the result in `X-Crlf`;
+//! - `wrong-phase`: tries write-body in fixups and reports in `X-Wrong-Phase`;
+//! - `authn`: check-user-id takes the user from `X-User` (401 without it);
+//! - the handler `ext-probe` answers with the user, the body read in access-checker and
+//!   the phases seen by this instance.
+use mod_wasm_sdk::{export, Error, HookResult, Module, Request};
+
+#[derive(Default)]
+struct Probe {
+    phases: Vec<&'static str>,
+    body_in_access: Option<usize>,
+}
+
+fn has(r: &Request, word: &str) -> bool {
+    r.module_config().unwrap_or_default().split_whitespace().any(|w| w == word)
+}
+
+fn describe(result: Result<(), Error>) -> String {
+    match result {
+        Ok(()) => "accepted".into(),
+        Err(Error::InvalidValue(_)) => "invalid-value".into(),
+        Err(Error::WrongPhase(_)) => "wrong-phase".into(),
+        Err(Error::Io(_)) => "io".into(),
+    }
+}
+
+impl Module for Probe {
+    fn access_checker(&mut self, r: &Request) -> HookResult {
+        self.phases.push("access");
+        if has(r, "trap-access") {
+            #[cfg(target_family = "wasm")]
+            core::arch::wasm32::unreachable();
+        }
+        if has(r, "read-body") {
+            self.body_in_access = r.read_body_to_end().ok().map(|b| b.len());
+        }
+        HookResult::Declined
+    }
+
+    fn check_user_id(&mut self, r: &Request) -> HookResult {
+        self.phases.push("authn");
+        if !has(r, "authn") {
+            return HookResult::Declined;
+        }
+        match r.headers_in().get("X-User") {
+            Some(user) if r.set_user(Some(&user)).is_ok() => HookResult::Ok,
+            _ => {
+                let _ = r.err_headers_out().set("WWW-Authenticate", "X-User");
+                HookResult::HttpStatus(401)
+            }
+        }
+    }
+
+    fn fixups(&mut self, r: &Request) -> HookResult {
+        self.phases.push("fixups");
+        if has(r, "panic-fixups") {
+            panic!("ext-probe was told to panic");
+        }
+        if has(r, "crlf") {
+            let result = r.headers_out().set("X-Injected", "a\r\nSet-Cookie: evil=1");
+            let _ = r.err_headers_out().set("X-Crlf", &describe(result));
+        }
+        if has(r, "wrong-phase") {
+            let _ = r.err_headers_out().set("X-Wrong-Phase", &describe(r.write_body(b"early")));
+        }
+        HookResult::Declined
+    }
+
+    fn handler(&mut self, r: &Request) -> HookResult {
+        if r.handler().as_deref() != Some("ext-probe") {
+            return HookResult::Declined;
+        }
+        self.phases.push("handler");
+        let text = format!(
+            "user={} body_in_access={} phases={}\n",
+            r.user().unwrap_or_default(),
+            self.body_in_access.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
+            self.phases.join(",")
+        );
+        match r.set_content_type("text/plain").and_then(|()| r.write_body(text.as_bytes())) {
+            Ok(()) => HookResult::Ok,
+            Err(_) => HookResult::HttpStatus(500),
+        }
+    }
+}
+
+export!(Probe => access_checker, check_user_id, fixups, handler);
