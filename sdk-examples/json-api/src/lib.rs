@@ -56,7 +56,7 @@ impl Module for JsonApi {
                 format!("{}:{}", json(k), json(v))
             })
             .collect();
-        let reply = format!(
+        let document = format!(
             "{{\"method\":{},\"path\":{},\"params\":{{{}}},\"body_length\":{},\"body\":{}}}\n",
             json(&method),
             json(&r.path_info().unwrap_or_default()),
@@ -64,7 +64,7 @@ impl Module for JsonApi {
             body.len(),
             json(&String::from_utf8_lossy(&body)),
         );
-        reply(r, if method == "POST" { 201 } else { 200 }, &reply)
+        reply(r, if method == "POST" { 201 } else { 200 }, &document)
     }
 }
 
