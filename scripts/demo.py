@@ -26,6 +26,13 @@ INDEX = """<!DOCTYPE html>
 <li><a href="/files/">/files/</a>: a file lister over a WasmMapDir directory</li>
 <li>/echo: returns the request body:
     <code>curl --data-binary @file http://127.0.0.1:PORT/echo</code></li>
+</ul>
+<h2>Extension modules</h2>
+<ul>
+<li>every response: <code>X-Request-Id</code> (request_id.wasm) and
+    <code>X-Frame-Options</code> (add_headers.wasm); a JSON access log line in error.log</li>
+<li><a href="/api/items/7?a=1">/api/items/7?a=1</a>: a JSON API in the handler phase</li>
+<li><a href="/admin/">/admin/</a>: 401 unless <code>Authorization: Bearer s3cret</code></li>
 </ul></body></html>
 """
 
@@ -41,6 +48,13 @@ def config():
         loc("/viewer", "request-viewer", "WasmEnableCGI On", "WasmArg --demo"),
         loc("/files", "file-lister", "WasmEnableCGI On", f"WasmMapDir /data {DEMO_DIR}/files", "WasmArg /data"),
         loc("/echo", "echo", "WasmEnableCGI On"),
+        f"WasmApacheModule {DEMO_DIR}/wasm/wasm32-wasip2/request_id.wasm\n",
+        f"WasmApacheModule {DEMO_DIR}/wasm/wasm32-wasip2/json_logger.wasm\n",
+        f'WasmApacheModule {DEMO_DIR}/wasm/wasm32-wasip2/add_headers.wasm "set X-Frame-Options DENY"\n',
+        f"<Location /api>\n    SetHandler json-api\n"
+        f"    WasmApacheModule {DEMO_DIR}/wasm/wasm32-wasip2/json_api.wasm\n</Location>\n",
+        f"<Location /admin>\n    WasmApacheModule {DEMO_DIR}/wasm/wasm32-wasip2/access_control.wasm"
+        f' "token s3cret"\n</Location>\n',
     ])
 
 
@@ -51,6 +65,8 @@ def start(port):
         (DEMO_DIR / "wasm" / target).mkdir(parents=True, exist_ok=True)
         for name in ("hello", "request-viewer", "file-lister", "echo"):
             shutil.copy(guest(name, target), DEMO_DIR / "wasm" / target / f"{name}.wasm")
+    for name in ("request_id", "json_logger", "add_headers", "json_api", "access_control"):
+        shutil.copy(guest(name, "wasm32-wasip2"), DEMO_DIR / "wasm" / "wasm32-wasip2" / f"{name}.wasm")
     files = DEMO_DIR / "files"
     (files / "docs").mkdir(parents=True, exist_ok=True)
     (files / "readme.txt").write_text("Served by a WebAssembly program through WasmMapDir.\n")

@@ -86,3 +86,23 @@ pub fn register(
 pub fn all() -> Vec<Arc<ModuleSlot>> {
     slots().iter().map(|(_, s)| s.clone()).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_slot_per_file_however_it_is_named() {
+        let dir = std::env::temp_dir().join(format!("mod_wasm_registry_{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        let file = dir.join("m.wasm");
+        std::fs::write(&file, wat::parse_str("(module)").unwrap()).unwrap();
+        let a = register(&file, |_, _| Ok(())).unwrap();
+        let b = register(&dir.join("sub/../m.wasm"), |_, _| Ok(())).unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(all().iter().any(|s| Arc::ptr_eq(s, &a)));
+        // A check that refuses the file refuses it for every section, cached or not.
+        let refused = register(&file, |p, _| Err(ValidateError::NotWasm { path: p.to_owned() }));
+        assert!(refused.is_err());
+    }
+}

@@ -21,7 +21,10 @@ impl Module for RequestId {
             Some(given) if !given.is_empty() && given.len() <= 64 => given,
             _ => {
                 let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-                format!("{:x}-{}", now.as_nanos(), r.log_id().unwrap_or_default())
+                match r.log_id() {
+                    Some(log_id) => format!("{:x}-{log_id}", now.as_nanos()),
+                    None => format!("{:x}", now.as_nanos()),
+                }
             }
         };
         let _ = r.notes().set("request-id", &id);
