@@ -27,6 +27,10 @@ static const command_rec wasm_cmds[] = {
                  "On: SCRIPT_FILENAME as the guest sees it through WasmMapDir"),
     AP_INIT_TAKE1("WasmEntryPoint", wasm_cmd_entry_point, NULL, DIR_CONTEXT,
                   "the function a core module runs (default _start)"),
+    AP_INIT_TAKE1("WasmTimeout", wasm_cmd_timeout, NULL, DIR_CONTEXT,
+                  "the most time a guest may take per request or hook call (30s, 500ms, 2m)"),
+    AP_INIT_TAKE1("WasmMemoryLimit", wasm_cmd_memory_limit, NULL, DIR_CONTEXT,
+                  "the most linear memory one guest instance may use (64M, 512K, 1G)"),
     AP_INIT_TAKE12("WasmApacheModule", wasm_cmd_apache_module, NULL, DIR_CONTEXT,
                    "an extension module (apache:httpd world) and an optional config string"),
     {NULL}

@@ -8,7 +8,8 @@
 //! * `WasmArg` — positional, so a section that sets any replaces the whole inherited list.
 //! * `WasmEnv` — merged by name; the inner value wins.
 //! * `WasmDir` / `WasmMapDir` — merged by guest path; the inner mapping wins.
-//! * `WasmEnableCGI`, `WasmMapCGIFileNames`, `WasmEntryPoint` — the inner value if set.
+//! * `WasmEnableCGI`, `WasmMapCGIFileNames`, `WasmEntryPoint`, `WasmTimeout`,
+//!   `WasmMemoryLimit` — the inner value if set.
 //! * `WasmApacheModule` — accumulates: the outer section's modules run first, then the inner
 //!   section's, each line with its own config string (one instance per file and request).
 
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::extension::{ExtensionRef, PhaseSet};
+use crate::limits::Limits;
 use crate::registry::ModuleSlot;
 
 /// The export a core module runs when no `WasmEntryPoint` is given.
@@ -52,6 +54,10 @@ pub struct DirConfig {
     pub extensions: Vec<ExtensionRef>,
     /// The phases any of `extensions` exports (filled in by [`DirConfig::add_extension`]).
     pub extension_phases: PhaseSet,
+    /// `WasmTimeout`.
+    pub timeout: Option<std::time::Duration>,
+    /// `WasmMemoryLimit`, in bytes.
+    pub memory_limit: Option<u64>,
 }
 
 impl DirConfig {
@@ -68,6 +74,8 @@ impl DirConfig {
             entry_point: add.entry_point.clone().or_else(|| base.entry_point.clone()),
             extensions: base.extensions.iter().chain(add.extensions.iter()).cloned().collect(),
             extension_phases: base.extension_phases | add.extension_phases,
+            timeout: add.timeout.or(base.timeout),
+            memory_limit: add.memory_limit.or(base.memory_limit),
         }
     }
 
@@ -92,6 +100,15 @@ impl DirConfig {
     pub fn add_preopen(&mut self, guest: &str, host: &Path) {
         self.preopens.retain(|p| p.guest != guest);
         self.preopens.push(Preopen { guest: guest.to_owned(), host: host.to_owned() });
+    }
+
+    /// The limits guests of this section run under (defaults where unset).
+    pub fn limits(&self) -> Limits {
+        let default = Limits::default();
+        Limits {
+            timeout: self.timeout.unwrap_or(default.timeout),
+            memory: self.memory_limit.unwrap_or(default.memory),
+        }
     }
 
     pub fn cgi(&self) -> bool {

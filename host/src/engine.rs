@@ -10,22 +10,25 @@ use std::path::PathBuf;
 use wasmtime::component::{Component, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module, PoolingAllocationConfig};
 use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::p2::bindings::sync::CommandPre;
+use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::extension::{self, ExtState, ExtensionPre};
+use crate::limits::{MemoryCap, TICK};
 use crate::registry::{self, ModuleSlot};
 use crate::validate::WasmKind;
 
 /// Store data of a preview1 core module.
 pub struct P1State {
     pub wasi: WasiP1Ctx,
+    pub cap: MemoryCap,
 }
 
 /// Store data of a preview2 command component.
 pub struct P2State {
     pub wasi: WasiCtx,
     pub table: ResourceTable,
+    pub cap: MemoryCap,
 }
 
 impl WasiView for P2State {
@@ -63,6 +66,8 @@ pub struct LoadFailure {
 const CORE_INSTANCES_PER_REQUEST: u32 = 32;
 const MEMORIES_PER_REQUEST: u32 = 16;
 const COMPONENT_INSTANCES_PER_REQUEST: u32 = 8;
+/// Guests run as async calls, one at a time per thread, each on a fiber stack.
+const STACKS_PER_REQUEST: u32 = 2;
 /// Interpreters compiled to Wasm have large function tables.
 const TABLE_ELEMENTS: usize = 100_000;
 
@@ -73,9 +78,12 @@ fn engine_config(settings: ChildSettings) -> Config {
         .total_memories(n * MEMORIES_PER_REQUEST)
         .total_tables(n * MEMORIES_PER_REQUEST)
         .total_component_instances(n * COMPONENT_INSTANCES_PER_REQUEST)
+        .total_stacks(n * STACKS_PER_REQUEST)
         .table_elements(TABLE_ELEMENTS);
     let mut config = Config::new();
     config.wasm_component_model(true);
+    // Deadlines: the ticker below advances the epoch; guests yield at each tick.
+    config.epoch_interruption(true);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     config
 }
@@ -85,9 +93,9 @@ fn engine_config(settings: ChildSettings) -> Config {
 pub fn start_child(settings: ChildSettings) -> Result<Vec<LoadFailure>, String> {
     let engine = Engine::new(&engine_config(settings)).map_err(|e| format!("{e:#}"))?;
     let mut p1_linker = Linker::<P1State>::new(&engine);
-    wasmtime_wasi::p1::add_to_linker_sync(&mut p1_linker, |s| &mut s.wasi).map_err(|e| format!("{e:#}"))?;
+    wasmtime_wasi::p1::add_to_linker_async(&mut p1_linker, |s| &mut s.wasi).map_err(|e| format!("{e:#}"))?;
     let mut p2_linker = wasmtime::component::Linker::<P2State>::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut p2_linker).map_err(|e| format!("{e:#}"))?;
+    wasmtime_wasi::p2::add_to_linker_async(&mut p2_linker).map_err(|e| format!("{e:#}"))?;
     let ext_linker = extension::linker(&engine).map_err(|e| format!("{e:#}"))?;
     let linkers = Linkers { p1: p1_linker, p2: p2_linker, ext: ext_linker };
 
@@ -99,7 +107,20 @@ pub fn start_child(settings: ChildSettings) -> Result<Vec<LoadFailure>, String> 
         }
         slot.set_loaded(loaded);
     }
+    start_ticker(engine)?;
     Ok(failures)
+}
+
+/// The child's one epoch ticker thread. It holds the Engine for the life of the process.
+fn start_ticker(engine: Engine) -> Result<(), String> {
+    std::thread::Builder::new()
+        .name("mod_wasm-epoch".into())
+        .spawn(move || loop {
+            std::thread::sleep(TICK);
+            engine.increment_epoch();
+        })
+        .map(|_| ())
+        .map_err(|e| format!("cannot start the epoch ticker thread: {e}"))
 }
 
 struct Linkers {

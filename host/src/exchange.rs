@@ -33,6 +33,10 @@ pub enum RunEnd {
     Exited(i32),
     /// A trap, or the entry point could not be started; the text says which.
     Failed(String),
+    /// Stopped at its `WasmTimeout`.
+    TimedOut(std::time::Duration),
+    /// No instance could be had (the pool is exhausted): try again later.
+    Unavailable(String),
 }
 
 /// What the server should do once the guest is done.
@@ -170,12 +174,15 @@ impl<R: Request> Exchange<R> {
         for line in self.stderr.take_lines(true) {
             self.log(LogLevel::Error, &line);
         }
+        // (what went wrong, the status if nothing was sent, whether the run ended abnormally)
         let failure = match end {
             RunEnd::Exited(0) => None,
-            RunEnd::Exited(code) => Some(format!("exited with status {code}")),
-            RunEnd::Failed(reason) => Some(reason),
+            RunEnd::Exited(code) => Some((format!("exited with status {code}"), 500, false)),
+            RunEnd::Failed(reason) => Some((reason, 500, true)),
+            RunEnd::TimedOut(limit) => Some((format!("stopped at its deadline (WasmTimeout {:?})", limit), 503, true)),
+            RunEnd::Unavailable(reason) => Some((reason, 503, true)),
         };
-        if let Some(reason) = failure {
+        if let Some((reason, status, abnormal)) = failure {
             if self.body_bytes == 0 {
                 return match self.body_error.take() {
                     Some(body) => {
@@ -184,12 +191,17 @@ impl<R: Request> Exchange<R> {
                     }
                     None => {
                         self.log(LogLevel::Error, &reason);
-                        Outcome::Status(500)
+                        Outcome::Status(status)
                     }
                 };
             }
             let sent = self.body_bytes;
             self.log(LogLevel::Error, &format!("{reason} after {sent} bytes of the response body"));
+            if abnormal {
+                // The status is sent: cut the response short so the client sees it is incomplete.
+                let _ = self.req.abort_body();
+                return Outcome::Served;
+            }
         }
         if let Output::Headers(block) = &mut self.output {
             if block.is_empty() {

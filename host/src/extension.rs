@@ -13,6 +13,7 @@ use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::exchange::{LineBuffer, Role, Stdio};
+use crate::limits::{run_with_deadline, yield_every_tick, Limits, MemoryCap};
 use crate::registry::ModuleSlot;
 use crate::request::{BodyError, Field, HttpdRequest, LogLevel, Table};
 use crate::validate::{ValidateError, WasmInfo, WasmKind};
@@ -137,6 +138,7 @@ pub struct ExtState {
     call: Option<HookCall>,
     /// What the guest wrote to stdout/stderr (a panic message, debug prints).
     output: Arc<Mutex<LineBuffer>>,
+    cap: MemoryCap,
 }
 
 impl WasiView for ExtState {
@@ -160,7 +162,7 @@ impl ExtensionPre {
 /// Adds the host's apache:httpd imports and WASI to a linker for extension modules.
 pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<ExtState>> {
     let mut linker = Linker::new(engine);
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wit::add_to_linker::<ExtState, HasSelf<ExtState>>(&mut linker, |s| s)?;
     Ok(linker)
 }
@@ -212,7 +214,7 @@ impl RequestInstances {
     /// Calls `module`'s export for `phase`, instantiating the module first if this request has
     /// not used it yet. Declines if the module does not export the phase. Failures are
     /// logged through `req`, naming the module and the phase.
-    pub fn run(&mut self, module: &ExtensionRef, phase: Phase, mut req: Box<dyn HttpdRequest>) -> HookOutcome {
+    pub fn run(&mut self, module: &ExtensionRef, phase: Phase, limits: Limits, mut req: Box<dyn HttpdRequest>) -> HookOutcome {
         let path = module.slot.path().display().to_string();
         let pre = match module.slot.loaded() {
             Some(Ok(crate::engine::Loaded::Extension(pre))) => pre,
@@ -230,13 +232,19 @@ impl RequestInstances {
         };
         let index = match self.live.iter().position(|l| Arc::ptr_eq(&l.slot, &module.slot)) {
             Some(i) => i,
-            None => match instantiate(pre) {
-                Ok((store, instance)) => {
+            None => match run_with_deadline(limits.timeout, instantiate(pre, limits.memory)) {
+                Ok(Some(Ok((store, instance)))) => {
                     self.live.push(Live { slot: module.slot.clone(), store, instance, failed: false });
                     self.live.len() - 1
                 }
-                Err(e) => {
-                    req.log(LogLevel::Error, &format!("{path}: {}: cannot instantiate: {e:#}", phase.name()));
+                failed => {
+                    let reason = match failed {
+                        Ok(Some(Err(e))) => crate::handler::one_line(&e),
+                        Ok(None) => format!("stopped at its deadline (WasmTimeout {:?})", limits.timeout),
+                        Err(reason) => reason,
+                        Ok(Some(Ok(_))) => unreachable!("matched above"),
+                    };
+                    req.log(LogLevel::Error, &format!("{path}: {}: cannot instantiate: {reason}", phase.name()));
                     return HookOutcome::Failed;
                 }
             },
@@ -246,7 +254,11 @@ impl RequestInstances {
             return HookOutcome::Failed;
         }
         live.store.data_mut().call = Some(HookCall { req, phase, config: module.config.clone() });
-        let result = call_hook(&mut live.store, &live.instance, &func_index);
+        let result = match run_with_deadline(limits.timeout, call_hook(&mut live.store, &live.instance, &func_index)) {
+            Ok(Some(result)) => result,
+            Ok(None) => Err(wasmtime::format_err!("stopped at its deadline (WasmTimeout {:?})", limits.timeout)),
+            Err(reason) => Err(wasmtime::format_err!("{reason}")),
+        };
         let call = live.store.data_mut().call.take();
         let mut req = match call {
             Some(call) => call.req,
@@ -272,17 +284,19 @@ impl RequestInstances {
     }
 }
 
-fn instantiate(pre: &ExtensionPre) -> wasmtime::Result<(Store<ExtState>, Instance)> {
+async fn instantiate(pre: &ExtensionPre, memory: u64) -> wasmtime::Result<(Store<ExtState>, Instance)> {
     let output = Arc::new(Mutex::new(LineBuffer::default()));
     let mut wasi = WasiCtxBuilder::new();
     wasi.stdout(Stdio::new(&output, Role::Stdout)).stderr(Stdio::new(&output, Role::Stderr));
-    let state = ExtState { wasi: wasi.build(), table: ResourceTable::new(), call: None, output };
+    let state = ExtState { wasi: wasi.build(), table: ResourceTable::new(), call: None, output, cap: MemoryCap::new(memory) };
     let mut store = Store::new(pre.pre.engine(), state);
-    let instance = pre.pre.instantiate(&mut store)?;
+    store.limiter(|s| &mut s.cap);
+    yield_every_tick(&mut store);
+    let instance = pre.pre.instantiate_async(&mut store).await?;
     Ok((store, instance))
 }
 
-fn call_hook(
+async fn call_hook(
     store: &mut Store<ExtState>,
     instance: &Instance,
     func_index: &ComponentExportIndex,
@@ -290,7 +304,7 @@ fn call_hook(
     let func = instance
         .get_typed_func::<(Resource<RequestRef>,), (wit::HookResult,)>(&mut *store, func_index)?;
     // The methods act on the store's current call; the handle only has to be a borrow.
-    let (result,) = func.call(&mut *store, (Resource::new_borrow(0),))?;
+    let (result,) = func.call_async(&mut *store, (Resource::new_borrow(0),)).await?;
     Ok(match result {
         wit::HookResult::Ok => HookOutcome::Ok,
         wit::HookResult::Declined => HookOutcome::Declined,

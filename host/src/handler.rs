@@ -1,11 +1,14 @@
 //! The content handler: one WASI program run per request, CGI-style.
 
+use wasmtime::component::ResourceTable;
 use wasmtime::Store;
+use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 use crate::config::DirConfig;
 use crate::engine::{Loaded, P1State, P2State};
 use crate::exchange::{Exchange, Outcome, Role, RunEnd, Stdio};
+use crate::limits::{run_with_deadline, yield_every_tick, MemoryCap, MemoryLimitExceeded};
 use crate::request::{LogLevel, Request};
 
 /// The entry point a reactor-style core module needs called before any other export.
@@ -47,11 +50,20 @@ pub fn serve<R: Request>(cfg: &DirConfig, cgi_env: Vec<(String, String)>, mut re
         .stdout(Stdio::new(&shared, Role::Stdout))
         .stderr(Stdio::new(&shared, Role::Stderr));
 
-    // The Store, and with it every stream clone, is dropped inside run_*.
-    let end = match loaded {
-        Loaded::Core(pre) => run_core(pre, wasi, cfg.entry_point()),
-        Loaded::Command(pre) => run_command(pre, wasi),
-        Loaded::Extension(_) => RunEnd::Failed("is an extension module (WasmApacheModule), not a program".into()),
+    // The Store, and with it every stream clone, is dropped when the call ends or its
+    // deadline passes.
+    let limits = cfg.limits();
+    let call = async {
+        match loaded {
+            Loaded::Core(pre) => run_core(pre, wasi, cfg.entry_point(), limits.memory).await,
+            Loaded::Command(pre) => run_command(pre, wasi, limits.memory).await,
+            Loaded::Extension(_) => RunEnd::Failed("is an extension module (WasmApacheModule), not a program".into()),
+        }
+    };
+    let end = match run_with_deadline(limits.timeout, call) {
+        Ok(Some(end)) => end,
+        Ok(None) => RunEnd::TimedOut(limits.timeout),
+        Err(reason) => RunEnd::Failed(reason),
     };
     // A named temporary: the guard must be dropped before `shared`.
     let outcome = shared.lock().unwrap_or_else(|p| p.into_inner()).finish(end);
@@ -65,15 +77,18 @@ fn environment(mut cgi_env: Vec<(String, String)>, wasm_env: &[(String, String)]
     cgi_env
 }
 
-fn run_core(pre: &wasmtime::InstancePre<P1State>, mut wasi: WasiCtxBuilder, entry: &str) -> RunEnd {
-    let mut store = Store::new(pre.module().engine(), P1State { wasi: wasi.build_p1() });
-    let instance = match pre.instantiate(&mut store) {
+async fn run_core(pre: &wasmtime::InstancePre<P1State>, mut wasi: WasiCtxBuilder, entry: &str, memory: u64) -> RunEnd {
+    let state = P1State { wasi: wasi.build_p1(), cap: MemoryCap::new(memory) };
+    let mut store = Store::new(pre.module().engine(), state);
+    store.limiter(|s| &mut s.cap);
+    yield_every_tick(&mut store);
+    let instance = match pre.instantiate_async(&mut store).await {
         Ok(instance) => instance,
-        Err(e) => return RunEnd::Failed(format!("cannot instantiate: {}", one_line(&e))),
+        Err(e) => return instantiate_error(e),
     };
     if entry != "_start" {
         if let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, REACTOR_INIT) {
-            if let Err(e) = init.call(&mut store, ()) {
+            if let Err(e) = init.call_async(&mut store, ()).await {
                 return run_error(e);
             }
         }
@@ -82,23 +97,32 @@ fn run_core(pre: &wasmtime::InstancePre<P1State>, mut wasi: WasiCtxBuilder, entr
         Ok(func) => func,
         Err(_) => return RunEnd::Failed(format!("exports no function `{entry}` without parameters and results")),
     };
-    match func.call(&mut store, ()) {
+    match func.call_async(&mut store, ()).await {
         Ok(()) => RunEnd::Exited(0),
         Err(e) => run_error(e),
     }
 }
 
-fn run_command(pre: &wasmtime_wasi::p2::bindings::sync::CommandPre<P2State>, mut wasi: WasiCtxBuilder) -> RunEnd {
-    let state = P2State { wasi: wasi.build(), table: wasmtime::component::ResourceTable::new() };
+async fn run_command(pre: &CommandPre<P2State>, mut wasi: WasiCtxBuilder, memory: u64) -> RunEnd {
+    let state = P2State { wasi: wasi.build(), table: ResourceTable::new(), cap: MemoryCap::new(memory) };
     let mut store = Store::new(pre.engine(), state);
-    let command = match pre.instantiate(&mut store) {
+    store.limiter(|s| &mut s.cap);
+    yield_every_tick(&mut store);
+    let command = match pre.instantiate_async(&mut store).await {
         Ok(command) => command,
-        Err(e) => return RunEnd::Failed(format!("cannot instantiate: {}", one_line(&e))),
+        Err(e) => return instantiate_error(e),
     };
-    match command.wasi_cli_run().call_run(&mut store) {
+    match command.wasi_cli_run().call_run(&mut store).await {
         Ok(Ok(())) => RunEnd::Exited(0),
         Ok(Err(())) => RunEnd::Exited(1),
         Err(e) => run_error(e),
+    }
+}
+
+fn instantiate_error(e: wasmtime::Error) -> RunEnd {
+    match e.downcast_ref::<MemoryLimitExceeded>() {
+        Some(limit) => RunEnd::Failed(limit.to_string()),
+        None => RunEnd::Unavailable(format!("cannot instantiate: {}", one_line(&e))),
     }
 }
 
@@ -114,6 +138,9 @@ fn run_error(e: wasmtime::Error) -> RunEnd {
 pub(crate) fn one_line(e: &wasmtime::Error) -> String {
     if let Some(trap) = e.downcast_ref::<wasmtime::Trap>() {
         return trap.to_string();
+    }
+    if let Some(limit) = e.downcast_ref::<MemoryLimitExceeded>() {
+        return limit.to_string();
     }
     let text = format!("{e:#}");
     text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ")

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod exchange;
 pub mod extension;
 pub mod handler;
+pub mod limits;
 pub mod registry;
 pub mod request;
 pub mod validate;

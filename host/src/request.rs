@@ -57,6 +57,10 @@ pub trait Request: Send + 'static {
     /// Ends the response body.
     fn finish_body(&mut self) -> io::Result<()>;
 
+    /// Ends a response that failed after its status was sent: what is buffered goes out and
+    /// the connection is closed without a proper end, so the client sees it is truncated.
+    fn abort_body(&mut self) -> io::Result<()>;
+
     /// Applies a CGI header block (RFC 3875 section 6: lines up to and including the blank
     /// line) to the response. On a malformed block the server has logged why, and the error
     /// is the status to answer with.

@@ -17,6 +17,7 @@ struct Exchange {
     headers: Vec<(String, String)>,
     body_out: Vec<u8>,
     finished: bool,
+    aborted: bool,
     logs: Vec<(LogLevel, String)>,
 }
 
@@ -55,6 +56,10 @@ impl Request for MemoryRequest {
     }
     fn finish_body(&mut self) -> io::Result<()> {
         self.state().finished = true;
+        Ok(())
+    }
+    fn abort_body(&mut self) -> io::Result<()> {
+        self.state().aborted = true;
         Ok(())
     }
     /// A minimal RFC 3875 parser, enough to see what the host hands over.

@@ -116,6 +116,7 @@ fn check_handler_program(path: &str, info: &WasmInfo) -> Result<(), validate::Va
 #[no_mangle]
 pub unsafe extern "C" fn wasm_cmd_module(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
     directive(cmd, |c| {
+        once(c.module.is_some())?;
         let path = server_path(cmd, &c_str(arg))?;
         let slot = host::registry::register(&path, check_handler_program).map_err(|e| e.to_string())?;
         if let Some(entry) = &c.entry_point {
@@ -129,6 +130,7 @@ pub unsafe extern "C" fn wasm_cmd_module(cmd: *mut cmd_parms, cfg: *mut c_void, 
 #[no_mangle]
 pub unsafe extern "C" fn wasm_cmd_entry_point(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
     directive(cmd, |c| {
+        once(c.entry_point.is_some())?;
         let entry = c_str(arg);
         if let Some(module) = &c.module {
             check_entry_point(module.slot.path(), module.slot.info(), &entry)?;
@@ -199,6 +201,7 @@ pub unsafe extern "C" fn wasm_cmd_env(
 #[no_mangle]
 pub unsafe extern "C" fn wasm_cmd_enable_cgi(cmd: *mut cmd_parms, cfg: *mut c_void, on: c_int) -> *const c_char {
     directive(cmd, |c| {
+        once(c.enable_cgi.is_some())?;
         c.enable_cgi = Some(on != 0);
         Ok(())
     }, cfg)
@@ -207,6 +210,7 @@ pub unsafe extern "C" fn wasm_cmd_enable_cgi(cmd: *mut cmd_parms, cfg: *mut c_vo
 #[no_mangle]
 pub unsafe extern "C" fn wasm_cmd_map_cgi_file_names(cmd: *mut cmd_parms, cfg: *mut c_void, on: c_int) -> *const c_char {
     directive(cmd, |c| {
+        once(c.map_cgi_file_names.is_some())?;
         c.map_cgi_file_names = Some(on != 0);
         Ok(())
     }, cfg)
@@ -231,4 +235,32 @@ pub unsafe extern "C" fn wasm_cmd_apache_module(
         c.add_extension(host::extension::ExtensionRef { slot, config }, phases);
         Ok(())
     }, cfg)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn wasm_cmd_timeout(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
+    directive(cmd, |c| {
+        once(c.timeout.is_some())?;
+        c.timeout = Some(host::limits::parse_duration(&c_str(arg))?);
+        Ok(())
+    }, cfg)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn wasm_cmd_memory_limit(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
+    directive(cmd, |c| {
+        once(c.memory_limit.is_some())?;
+        c.memory_limit = Some(host::limits::parse_size(&c_str(arg))?);
+        Ok(())
+    }, cfg)
+}
+
+/// Single-valued directives may appear once per section: a second one is a contradiction
+/// the administrator should see, not a silent override.
+fn once(already_set: bool) -> Result<(), String> {
+    if already_set {
+        Err("is already set in this section".into())
+    } else {
+        Ok(())
+    }
 }
