@@ -192,8 +192,8 @@ pub enum HookOutcome {
     Declined,
     Done,
     Status(u16),
-    /// The guest trapped (the request answers 500; the failure is logged).
-    Failed,
+    /// The guest failed (logged): 500 for a trap, 503 for its deadline or no instance.
+    Failed(u16),
 }
 
 struct Live {
@@ -220,11 +220,11 @@ impl RequestInstances {
             Some(Ok(crate::engine::Loaded::Extension(pre))) => pre,
             Some(Err(reason)) => {
                 req.log(LogLevel::Error, &format!("{path}: could not be prepared in this process: {reason}"));
-                return HookOutcome::Failed;
+                return HookOutcome::Failed(500);
             }
             _ => {
                 req.log(LogLevel::Error, &format!("{path}: not loaded as an extension module"));
-                return HookOutcome::Failed;
+                return HookOutcome::Failed(500);
             }
         };
         let Some(func_index) = pre.phases[phase as usize] else {
@@ -238,31 +238,31 @@ impl RequestInstances {
                     self.live.len() - 1
                 }
                 failed => {
-                    let reason = match failed {
-                        Ok(Some(Err(e))) => crate::handler::one_line(&e),
-                        Ok(None) => format!("stopped at its deadline (WasmTimeout {:?})", limits.timeout),
-                        Err(reason) => reason,
+                    let (reason, status) = match failed {
+                        Ok(Some(Err(e))) => (crate::handler::one_line(&e), 503),
+                        Ok(None) => (format!("stopped at its deadline (WasmTimeout {:?})", limits.timeout), 503),
+                        Err(reason) => (reason, 500),
                         Ok(Some(Ok(_))) => unreachable!("matched above"),
                     };
                     req.log(LogLevel::Error, &format!("{path}: {}: cannot instantiate: {reason}", phase.name()));
-                    return HookOutcome::Failed;
+                    return HookOutcome::Failed(status);
                 }
             },
         };
         let live = &mut self.live[index];
         if live.failed {
-            return HookOutcome::Failed;
+            return HookOutcome::Failed(500);
         }
         live.store.data_mut().call = Some(HookCall { req, phase, config: module.config.clone() });
-        let result = match run_with_deadline(limits.timeout, call_hook(&mut live.store, &live.instance, &func_index)) {
-            Ok(Some(result)) => result,
-            Ok(None) => Err(wasmtime::format_err!("stopped at its deadline (WasmTimeout {:?})", limits.timeout)),
-            Err(reason) => Err(wasmtime::format_err!("{reason}")),
+        let (result, failure_status) = match run_with_deadline(limits.timeout, call_hook(&mut live.store, &live.instance, &func_index)) {
+            Ok(Some(result)) => (result, 500),
+            Ok(None) => (Err(wasmtime::format_err!("stopped at its deadline (WasmTimeout {:?})", limits.timeout)), 503),
+            Err(reason) => (Err(wasmtime::format_err!("{reason}")), 500),
         };
         let call = live.store.data_mut().call.take();
         let mut req = match call {
             Some(call) => call.req,
-            None => return HookOutcome::Failed,
+            None => return HookOutcome::Failed(500),
         };
         let output = live.store.data().output.clone();
         let mut output = output.lock().unwrap_or_else(|p| p.into_inner());
@@ -278,7 +278,7 @@ impl RequestInstances {
                 let said = output.take_lines(true).join(" | ");
                 let said = if said.is_empty() { String::new() } else { format!(" (guest output: {said})") };
                 req.log(LogLevel::Error, &format!("{path}: {}: {}{said}", phase.name(), crate::handler::one_line(&e)));
-                HookOutcome::Failed
+                HookOutcome::Failed(failure_status)
             }
         }
     }

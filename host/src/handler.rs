@@ -37,7 +37,9 @@ pub fn serve<R: Request>(cfg: &DirConfig, cgi_env: Vec<(String, String)>, mut re
 
     let mut exchange = Exchange::new(req, name, cfg.cgi());
     let mut wasi = WasiCtxBuilder::new();
-    wasi.args(&cfg.argv()).envs(&environment(cgi_env, &cfg.env)).allow_blocking_current_thread(true);
+    // Not allow_blocking_current_thread: with it, wasmtime-wasi's preview1 poll_oneoff sleeps
+    // with std::thread::sleep, which no deadline can interrupt.
+    wasi.args(&cfg.argv()).envs(&environment(cgi_env, &cfg.env));
     for dir in &cfg.preopens {
         if let Err(e) = wasi.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadWrite) {
             let message = format!("cannot open directory {} for the guest: {e:#}", dir.host.display());

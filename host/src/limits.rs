@@ -113,6 +113,9 @@ pub(crate) fn yield_every_tick<T>(store: &mut Store<T>) {
     store.epoch_deadline_callback(|_| Ok(UpdateDeadline::Yield(1)));
 }
 
+/// Threads one worker's runtime may start for guests' file operations (they end when idle).
+const BLOCKING_THREADS_PER_WORKER: usize = 2;
+
 thread_local! {
     /// Each worker thread drives its guests on its own runtime: no cross-thread hand-off.
     static RUNTIME: RefCell<Option<tokio::runtime::Runtime>> = const { RefCell::new(None) };
@@ -126,6 +129,8 @@ pub(crate) fn run_with_deadline<F: Future>(timeout: Duration, call: F) -> Result
         if slot.is_none() {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_time()
+                // wasmtime-wasi runs file operations on the blocking pool.
+                .max_blocking_threads(BLOCKING_THREADS_PER_WORKER)
                 .build()
                 .map_err(|e| format!("cannot start this thread's runtime: {e}"))?;
             *slot = Some(runtime);

@@ -16,8 +16,8 @@ use crate::request::{log_request, read_body};
 
 /// Runs the extension modules of `r`'s configuration that export `phase`, in configuration
 /// order, with httpd's meaning of the phase: RUN_FIRST phases stop at the first `ok`,
-/// RUN_ALL phases go on; `done` and a status stop at once. A guest failure answers 500
-/// (and is only logged in log-transaction, when the response is gone).
+/// RUN_ALL phases go on; `done` and a status stop at once. A guest failure answers 500, or
+/// 503 at its deadline (only logged in log-transaction, when the response is gone).
 unsafe fn run_phase(r: *mut request_rec, phase: Phase) -> c_int {
     let cfg: &DirConfig = dir_config(module_config((*r).per_dir_config));
     if cfg.extension_phases & phase.bit() == 0 {
@@ -36,8 +36,8 @@ unsafe fn run_phase(r: *mut request_rec, phase: Phase) -> c_int {
             HookOutcome::Ok => result = OK as c_int,
             HookOutcome::Done => return DONE as c_int,
             HookOutcome::Status(status) => return status as c_int,
-            HookOutcome::Failed if phase == Phase::LogTransaction => {}
-            HookOutcome::Failed => return HTTP_INTERNAL_SERVER_ERROR as c_int,
+            HookOutcome::Failed(_) if phase == Phase::LogTransaction => {}
+            HookOutcome::Failed(status) => return status as c_int,
         }
     }
     result

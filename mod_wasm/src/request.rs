@@ -169,9 +169,9 @@ impl host::Request for ApacheRequest {
     fn abort_body(&mut self) -> io::Result<()> {
         unsafe {
             let c = (*self.r).connection;
-            // An error bucket makes httpd close the connection without ending the body
-            // properly (no final chunk), as mod_proxy does for a backend that fails mid-way.
-            let error = ap_bucket_error_create(HTTP_INTERNAL_SERVER_ERROR as c_int, std::ptr::null(), (*self.r).pool, (*c).bucket_alloc);
+            // An error bucket with 502 makes httpd's chunk filter withhold the final chunk and
+            // close the connection, as for a proxy backend that fails mid-way.
+            let error = ap_bucket_error_create(HTTP_BAD_GATEWAY as c_int, std::ptr::null(), (*self.r).pool, (*c).bucket_alloc);
             brigade_insert_tail(self.out, error);
             brigade_insert_tail(self.out, apr_bucket_eos_create((*c).bucket_alloc));
             (*c).keepalive = AP_CONN_CLOSE;

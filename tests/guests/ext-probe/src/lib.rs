@@ -2,6 +2,7 @@
 //!
 //! - `panic-fixups`: panics in fixups;
 //! - `trap-access`: executes `unreachable` in access-checker;
+//! - `spin-fixups`: loops forever in fixups (its WasmTimeout stops it);
 //! - `crlf`: tries a header value with CR LF and reports the result in `X-Crlf`;
 //! - `wrong-phase`: tries write-body in fixups and reports in `X-Wrong-Phase`;
 //! - `authn`: check-user-id takes the user from `X-User` (401 without it);
@@ -59,6 +60,12 @@ impl Module for Probe {
         self.phases.push("fixups");
         if has(r, "panic-fixups") {
             panic!("ext-probe was told to panic");
+        }
+        if has(r, "spin-fixups") {
+            let mut x = 0u64;
+            loop {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
         }
         if has(r, "crlf") {
             let result = r.headers_out().set("X-Injected", "a\r\nSet-Cookie: evil=1");

@@ -6,6 +6,11 @@
 //! `stderr` (n lines on stderr), `exit` (exit n before output), `exit-after` (exit n after
 //! output), `malformed` (a header line without a colon), `no-headers` (exit 0, no output),
 //! `trap` (an `unreachable` trap), `read` (consume the body, answer its length).
+//!
+//! Hostile actions: `loop` (spin forever), `stack-overflow`, `memory-bomb` (allocate until
+//! refused), `endless-stdout`, `sleep` (n seconds), `open` (read the file at path v and say
+//! what happened), `big-header` (a header block of n bytes), `bad-header-name` (a header
+//! name that is not UTF-8).
 use std::io::{self, Read, Write};
 
 fn query() -> Vec<(String, String)> {
@@ -97,6 +102,57 @@ fn main() -> io::Result<()> {
             core::arch::wasm32::unreachable();
             #[cfg(not(target_family = "wasm"))]
             std::process::abort();
+        }
+        "loop" => {
+            let mut x = 0u64;
+            loop {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+        }
+        "stack-overflow" => {
+            #[allow(unconditional_recursion)] // the point: recurse until the stack is gone
+            fn deeper(n: u64) -> u64 {
+                std::hint::black_box(deeper(std::hint::black_box(n + 1))) + 1
+            }
+            header(&mut out, "text/plain")?;
+            writeln!(out, "{}", deeper(0))?;
+        }
+        "memory-bomb" => {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                hoard.push(vec![1u8; 16 << 20]);
+                std::hint::black_box(&hoard);
+            }
+        }
+        "endless-stdout" => {
+            header(&mut out, "application/octet-stream")?;
+            let block = vec![b'x'; 64 * 1024];
+            loop {
+                out.write_all(&block)?;
+            }
+        }
+        "sleep" => {
+            std::thread::sleep(std::time::Duration::from_secs(n));
+            header(&mut out, "text/plain")?;
+            writeln!(out, "slept {n}s")?;
+        }
+        "open" => {
+            header(&mut out, "text/plain")?;
+            match std::fs::read(&v) {
+                Ok(data) => writeln!(out, "read {} bytes", data.len())?,
+                Err(e) => writeln!(out, "refused: {:?}", e.kind())?,
+            }
+        }
+        "big-header" => {
+            write!(out, "Content-Type: text/plain\r\nX-Big: ")?;
+            let block = vec![b'a'; 8192];
+            for _ in 0..n / 8192 {
+                out.write_all(&block)?;
+            }
+            write!(out, "\r\n\r\nbody\n")?;
+        }
+        "bad-header-name" => {
+            out.write_all(b"Content-Type: text/plain\r\nX-\xff\xfe-Name: v\r\n\r\nbody\n")?;
         }
         "read" => {
             let mut total = 0u64;
