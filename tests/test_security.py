@@ -3,10 +3,11 @@ guest fails its own request with one log line, and the worker goes on serving.""
 
 import http.client
 import os
+import subprocess
 
 import pytest
 
-from harness import Apache, guest
+from harness import APACHE2, Apache, guest
 
 LIMITS = "WasmTimeout 2s\n    WasmMemoryLimit 64M"
 
@@ -159,3 +160,24 @@ def test_contradictory_settings_are_refused():
         apache = Apache(f"<Location /x>\n    {first}\n    {second}\n</Location>\n")
         code, out = apache.check_config()
         assert code != 0 and "is already set in this section" in out, out
+
+
+def test_address_space_limit_stops_startup_with_a_clear_error():
+    apache = Apache(f"<Location /x>\n    SetHandler wasm-handler\n    WasmModule {guest('hello')}\n</Location>\n")
+    p = subprocess.run(["bash", "-c", f"ulimit -v 4000000; exec {APACHE2} -f {apache.conf} -k start"],
+                       capture_output=True, text=True)
+    assert p.returncode != 0
+    log = apache.error_log()
+    assert "[wasm:emerg]" in log and "cannot create the WebAssembly engine for 8 concurrent requests" in log
+    assert "raise the address-space limit (ulimit -v) or lower ThreadsPerChild" in log
+    assert "AH00016: Configuration Failed" in p.stdout + p.stderr
+
+
+def test_directives_are_refused_in_htaccess():
+    apache = Apache("<Directory {root}/htdocs>\n    AllowOverride All\n</Directory>\n")
+    (apache.dir / "htdocs" / "app").mkdir()
+    (apache.dir / "htdocs" / "app" / ".htaccess").write_text(f"WasmModule {guest('hello')}\n")
+    os.chmod(apache.dir / "htdocs" / "app", 0o755)
+    with apache:
+        assert apache.get("/app/")[0] == 500
+        assert apache.wait_log("WasmModule not allowed here")

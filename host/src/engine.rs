@@ -88,6 +88,58 @@ fn engine_config(settings: ChildSettings) -> Config {
     config
 }
 
+/// Checks, from httpd's parent, that children will be able to create their Engine: the
+/// pooling allocator reserves address space for every instance slot up front, and a limit
+/// such as `ulimit -v` can forbid it. The Engine is made in a short-lived forked process, so
+/// the parent itself never has one (DESIGN.md, "Fork safety").
+pub fn probe_engine(settings: ChildSettings) -> Result<(), String> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: plain POSIX calls. httpd's parent is single-threaded while it reads its
+    // configuration, so the forked child may allocate; it only creates an Engine, reports
+    // and _exits without running any destructor of the parent's state.
+    unsafe {
+        if libc::pipe(fds.as_mut_ptr()) != 0 {
+            return Err(format!("pipe: {}", std::io::Error::last_os_error()));
+        }
+        match libc::fork() {
+            -1 => {
+                libc::close(fds[0]);
+                libc::close(fds[1]);
+                Err(format!("fork: {}", std::io::Error::last_os_error()))
+            }
+            0 => {
+                libc::close(fds[0]);
+                let message = match Engine::new(&engine_config(settings)) {
+                    Ok(_) => String::new(),
+                    Err(e) => format!("{e:#}"),
+                };
+                libc::write(fds[1], message.as_ptr() as *const libc::c_void, message.len());
+                libc::_exit(if message.is_empty() { 0 } else { 1 })
+            }
+            pid => {
+                libc::close(fds[1]);
+                let mut message = Vec::new();
+                let mut buf = [0u8; 1024];
+                loop {
+                    let n = libc::read(fds[0], buf.as_mut_ptr() as *mut libc::c_void, buf.len());
+                    if n <= 0 {
+                        break;
+                    }
+                    message.extend_from_slice(&buf[..n as usize]);
+                }
+                libc::close(fds[0]);
+                let mut status = 0;
+                libc::waitpid(pid, &mut status, 0);
+                match (libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, message.is_empty()) {
+                    (true, true) => Ok(()),
+                    (_, false) => Err(String::from_utf8_lossy(&message).into_owned()),
+                    (false, true) => Err(format!("the probe process ended abnormally (status {status})")),
+                }
+            }
+        }
+    }
+}
+
 /// Creates this child's Engine and fills every registered module's slot. An `Err` means no
 /// Engine could be made (nothing can run); per-module failures come back in the list.
 pub fn start_child(settings: ChildSettings) -> Result<Vec<LoadFailure>, String> {

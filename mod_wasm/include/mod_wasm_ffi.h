@@ -53,6 +53,13 @@ int wasm_log_transaction(request_rec *r);
 int wasm_pre_config(apr_pool_t *_pconf, apr_pool_t *_plog, apr_pool_t *_ptemp);
 
 /**
+ * After the configuration is read: check that children will be able to reserve what the
+ * pooling allocator needs, so that a too-low address-space limit stops startup with a clear
+ * message instead of failing in every child.
+ */
+int wasm_post_config(apr_pool_t *_pconf, apr_pool_t *_plog, apr_pool_t *_ptemp, server_rec *s);
+
+/**
  * Builds this child's runtime: the Engine and compiled code for every configured module.
  */
 void wasm_child_init(apr_pool_t *_pchild, server_rec *s);

@@ -25,6 +25,44 @@ pub unsafe extern "C" fn wasm_pre_config(_pconf: *mut apr_pool_t, _plog: *mut ap
     })
 }
 
+/// After the configuration is read: check that children will be able to reserve what the
+/// pooling allocator needs, so that a too-low address-space limit stops startup with a clear
+/// message instead of failing in every child.
+#[no_mangle]
+pub unsafe extern "C" fn wasm_post_config(
+    _pconf: *mut apr_pool_t,
+    _plog: *mut apr_pool_t,
+    _ptemp: *mut apr_pool_t,
+    s: *mut server_rec,
+) -> c_int {
+    guard(|_| HTTP_INTERNAL_SERVER_ERROR as c_int, || {
+        if host::registry::all().is_empty() {
+            return OK as c_int;
+        }
+        match host::engine::probe_engine(child_settings()) {
+            Ok(()) => OK as c_int,
+            Err(reason) => {
+                let msg = format!(
+                    "cannot create the WebAssembly engine for {} concurrent requests per child: {reason}; \
+                     raise the address-space limit (ulimit -v) or lower ThreadsPerChild",
+                    child_settings().concurrent_requests
+                );
+                log_server(s, LogLevel::Emerg, &msg);
+                HTTP_INTERNAL_SERVER_ERROR as c_int
+            }
+        }
+    })
+}
+
+/// The MPM's threads per child (1 under prefork): requests one child runs at once.
+unsafe fn child_settings() -> ChildSettings {
+    let mut threads: c_int = 1;
+    if ap_mpm_query(AP_MPMQ_MAX_THREADS as c_int, &mut threads) != APR_SUCCESS as apr_status_t || threads < 1 {
+        threads = 1;
+    }
+    ChildSettings { concurrent_requests: threads as u32 }
+}
+
 /// Builds this child's runtime: the Engine and compiled code for every configured module.
 #[no_mangle]
 pub unsafe extern "C" fn wasm_child_init(_pchild: *mut apr_pool_t, s: *mut server_rec) {
@@ -32,11 +70,7 @@ pub unsafe extern "C" fn wasm_child_init(_pchild: *mut apr_pool_t, s: *mut serve
         if host::registry::all().is_empty() {
             return; // No Wasm configured: no Engine, no cost.
         }
-        let mut threads: c_int = 1;
-        if ap_mpm_query(AP_MPMQ_MAX_THREADS as c_int, &mut threads) != APR_SUCCESS as apr_status_t || threads < 1 {
-            threads = 1;
-        }
-        match host::engine::start_child(ChildSettings { concurrent_requests: threads as u32 }) {
+        match host::engine::start_child(child_settings()) {
             Ok(failures) => {
                 for f in failures {
                     let msg = format!("{}: cannot be prepared: {}", f.path.display(), f.reason);
