@@ -64,7 +64,7 @@ class Apache:
     `{root}` is the server's directory and `{port}` its port."""
 
     def __init__(self, body, mpm="event", extra_modules=(), log_level="warn wasm:debug",
-                 port=None, directory=None):
+                 port=None, directory=None, mpm_settings=None):
         if directory:
             self.dir = Path(directory)
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -94,7 +94,7 @@ DocumentRoot {self.dir}/htdocs
 TypesConfig /etc/mime.types
 KeepAlive On
 Timeout 30
-{MPM_SETTINGS[mpm]}
+{mpm_settings or MPM_SETTINGS[mpm]}
 <Directory />
     Require all granted
 </Directory>

@@ -447,6 +447,79 @@ impl<T: StdioTarget> tokio::io::AsyncRead for Stdio<T> {
     }
 }
 
+/// Entry points for the fuzz targets (fuzz/): the real stdout and stderr paths, driven with
+/// an in-memory request.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    /// What a CGI program's output became.
+    #[derive(Debug, Default)]
+    pub struct CgiResult {
+        /// The header block handed to the server's parser, if one was complete.
+        pub header_block: Option<Vec<u8>>,
+        pub body: Vec<u8>,
+        pub outcome: Option<Outcome>,
+    }
+
+    #[derive(Default)]
+    struct Sink {
+        result: Arc<Mutex<CgiResult>>,
+    }
+
+    impl Request for Sink {
+        fn read_body(&mut self, _: &mut [u8]) -> Result<usize, BodyError> {
+            Ok(0)
+        }
+        fn write_body(&mut self, data: &[u8]) -> io::Result<()> {
+            self.result.lock().unwrap_or_else(|p| p.into_inner()).body.extend_from_slice(data);
+            Ok(())
+        }
+        fn flush_body(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+        fn finish_body(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+        fn abort_body(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+        fn apply_cgi_headers(&mut self, block: &[u8]) -> Result<CgiHeaders, u16> {
+            self.result.lock().unwrap_or_else(|p| p.into_inner()).header_block = Some(block.to_vec());
+            Ok(CgiHeaders { status: 200, location: None })
+        }
+        fn log(&mut self, _: LogLevel, _: &str) {}
+    }
+
+    /// Feeds `chunks` to a CGI-mode stdout as a guest's writes would arrive, then ends the run.
+    pub fn cgi_output(chunks: &[&[u8]]) -> CgiResult {
+        let sink = Sink::default();
+        let result = sink.result.clone();
+        let mut exchange = Exchange::new(sink, "fuzz.wasm".into(), true);
+        for chunk in chunks {
+            if exchange.write_stdout(chunk).is_err() {
+                break;
+            }
+        }
+        let outcome = exchange.finish(RunEnd::Exited(0));
+        let mut result = std::mem::take(&mut *result.lock().unwrap_or_else(|p| p.into_inner()));
+        result.outcome = Some(outcome);
+        result
+    }
+
+    /// Feeds `chunks` to a guest's stderr; returns the log lines in order.
+    pub fn stderr_lines(chunks: &[&[u8]]) -> Vec<String> {
+        let mut buffer = LineBuffer::default();
+        let mut lines = Vec::new();
+        for chunk in chunks {
+            buffer.push(chunk);
+            lines.extend(buffer.take_lines(false));
+        }
+        lines.extend(buffer.take_lines(true));
+        lines
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
