@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds the module and the guests, and runs every test:
-# host unit tests (cargo) and end-to-end tests against a real apache2 (pytest).
+# host unit tests (cargo), end-to-end tests against a real apache2 (pytest), and a short
+# run of each fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,3 +16,6 @@ fi
 
 cargo test --release -p mod_wasm_host
 python3 -m pytest -q tests/ "$@"
+
+# A short bounded run of every fuzz target (scripts/fuzz.sh 300 for a longer one).
+scripts/fuzz.sh "${FUZZ_SECONDS:-15}"

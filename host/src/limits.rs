@@ -34,8 +34,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" => value * 3600.0,
         other => return Err(format!("unknown unit `{other}` in `{text}` (use ms, s, m or h)")),
     };
-    if !(seconds.is_finite()) || seconds <= 0.0 || seconds > 86_400.0 {
-        return Err(format!("`{text}` is out of range (more than 0, at most 24h)"));
+    if !seconds.is_finite() || !(0.001..=86_400.0).contains(&seconds) {
+        return Err(format!("`{text}` is out of range (at least 1ms, at most 24h)"));
     }
     Ok(Duration::from_secs_f64(seconds))
 }
@@ -153,6 +153,8 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("10 parsecs").unwrap_err().contains("unknown unit"));
         assert!(parse_duration("0").is_err());
+        // Found by the fuzzer: positive, but zero once converted.
+        assert!(parse_duration(".0000000000000000000000001").is_err());
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("48h").is_err());
     }
