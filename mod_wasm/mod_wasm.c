@@ -31,6 +31,8 @@ static const command_rec wasm_cmds[] = {
                   "the most time a guest may take per request or hook call (30s, 500ms, 2m)"),
     AP_INIT_TAKE1("WasmMemoryLimit", wasm_cmd_memory_limit, NULL, DIR_CONTEXT,
                   "the most linear memory one guest instance may use (64M, 512K, 1G)"),
+    AP_INIT_TAKE1("WasmCacheDir", wasm_cmd_cache_dir, NULL, RSRC_CONF,
+                  "where compiled code is kept between starts, or Off"),
     AP_INIT_TAKE12("WasmApacheModule", wasm_cmd_apache_module, NULL, DIR_CONTEXT,
                    "an extension module (apache:httpd world) and an optional config string"),
     {NULL}

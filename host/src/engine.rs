@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use wasmtime::component::{Component, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module, PoolingAllocationConfig};
+use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module, PoolingAllocationConfig};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -47,11 +47,13 @@ pub enum Loaded {
     Extension(ExtensionPre),
 }
 
-/// What the process can run at once, from httpd's MPM settings.
-#[derive(Clone, Copy, Debug)]
+/// How children build their runtime, from httpd's MPM settings and `WasmCacheDir`.
+#[derive(Clone, Debug)]
 pub struct ChildSettings {
     /// Requests one child serves at the same time (ThreadsPerChild; 1 under prefork).
     pub concurrent_requests: u32,
+    /// Where compiled code is kept between starts (`WasmCacheDir`); `None`: no cache.
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// A module that could not be prepared in this child; its requests answer 500.
@@ -71,7 +73,7 @@ const STACKS_PER_REQUEST: u32 = 2;
 /// Interpreters compiled to Wasm have large function tables.
 const TABLE_ELEMENTS: usize = 100_000;
 
-fn engine_config(settings: ChildSettings) -> Config {
+fn engine_config(settings: &ChildSettings) -> Result<Config, String> {
     let n = settings.concurrent_requests.max(1);
     let mut pool = PoolingAllocationConfig::default();
     pool.total_core_instances(n * CORE_INSTANCES_PER_REQUEST)
@@ -85,14 +87,23 @@ fn engine_config(settings: ChildSettings) -> Config {
     // Deadlines: the ticker below advances the epoch; guests yield at each tick.
     config.epoch_interruption(true);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    config
+    if let Some(dir) = &settings.cache_dir {
+        // Entries are keyed by the module's bytes and the engine's settings and written
+        // atomically, so processes may share the directory.
+        let mut cache = CacheConfig::new();
+        cache.with_directory(dir);
+        let cache = Cache::new(cache).map_err(|e| format!("WasmCacheDir {}: {e:#}", dir.display()))?;
+        config.cache(Some(cache));
+    }
+    Ok(config)
 }
 
-/// Checks, from httpd's parent, that children will be able to create their Engine: the
-/// pooling allocator reserves address space for every instance slot up front, and a limit
-/// such as `ulimit -v` can forbid it. The Engine is made in a short-lived forked process, so
-/// the parent itself never has one (DESIGN.md, "Fork safety").
-pub fn probe_engine(settings: ChildSettings) -> Result<(), String> {
+/// Prepares, from httpd's parent, what children need, in a short-lived forked process so
+/// that the parent itself never has an Engine (DESIGN.md, "Fork safety"): it checks that an
+/// Engine can be made (the pooling allocator reserves address space for every instance slot
+/// up front, and a limit such as `ulimit -v` can forbid it) and, with a cache directory,
+/// compiles every module into it, so that children load compiled code instead of compiling.
+pub fn prepare_for_children(settings: &ChildSettings) -> Result<(), String> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: plain POSIX calls. httpd's parent is single-threaded while it reads its
     // configuration, so the forked child may allocate; it only creates an Engine, reports
@@ -109,9 +120,9 @@ pub fn probe_engine(settings: ChildSettings) -> Result<(), String> {
             }
             0 => {
                 libc::close(fds[0]);
-                let message = match Engine::new(&engine_config(settings)) {
-                    Ok(_) => String::new(),
-                    Err(e) => format!("{e:#}"),
+                let message = match compile_into_cache(settings) {
+                    Ok(()) => String::new(),
+                    Err(e) => e,
                 };
                 libc::write(fds[1], message.as_ptr() as *const libc::c_void, message.len());
                 libc::_exit(if message.is_empty() { 0 } else { 1 })
@@ -140,10 +151,25 @@ pub fn probe_engine(settings: ChildSettings) -> Result<(), String> {
     }
 }
 
+/// The forked helper's work (see [`prepare_for_children`]).
+fn compile_into_cache(settings: &ChildSettings) -> Result<(), String> {
+    let engine = Engine::new(&engine_config(settings)?).map_err(|e| format!("{e:#}"))?;
+    if settings.cache_dir.is_some() {
+        for slot in registry::all() {
+            let compiled = match slot.info().kind {
+                WasmKind::CoreModule => Module::from_file(&engine, slot.path()).map(drop),
+                WasmKind::Component => Component::from_file(&engine, slot.path()).map(drop),
+            };
+            compiled.map_err(|e| format!("{}: {e:#}", slot.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
 /// Creates this child's Engine and fills every registered module's slot. An `Err` means no
 /// Engine could be made (nothing can run); per-module failures come back in the list.
-pub fn start_child(settings: ChildSettings) -> Result<Vec<LoadFailure>, String> {
-    let engine = Engine::new(&engine_config(settings)).map_err(|e| format!("{e:#}"))?;
+pub fn start_child(settings: &ChildSettings) -> Result<Vec<LoadFailure>, String> {
+    let engine = Engine::new(&engine_config(settings)?).map_err(|e| format!("{e:#}"))?;
     let mut p1_linker = Linker::<P1State>::new(&engine);
     wasmtime_wasi::p1::add_to_linker_async(&mut p1_linker, |s| &mut s.wasi).map_err(|e| format!("{e:#}"))?;
     let mut p2_linker = wasmtime::component::Linker::<P2State>::new(&engine);

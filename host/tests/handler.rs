@@ -100,7 +100,7 @@ fn section(name: &str, wat: &str, cgi: bool) -> DirConfig {
     let path = dir.join(format!("{name}.wasm"));
     std::fs::write(&path, wat::parse_str(wat).unwrap()).unwrap();
     let slot = host::registry::register(&path, |_, _| Ok(())).unwrap();
-    let failures = start_child(ChildSettings { concurrent_requests: 2 }).unwrap();
+    let failures = start_child(&ChildSettings { concurrent_requests: 2, cache_dir: None }).unwrap();
     assert!(failures.is_empty(), "{failures:?}");
     DirConfig {
         module: Some(ModuleRef { slot, mount: None }),

@@ -29,6 +29,8 @@ const char *wasm_cmd_timeout(cmd_parms *cmd, void *cfg, const char *arg);
 
 const char *wasm_cmd_memory_limit(cmd_parms *cmd, void *cfg, const char *arg);
 
+const char *wasm_cmd_cache_dir(cmd_parms *cmd, void *cfg, const char *arg);
+
 int wasm_translate_name(request_rec *r);
 
 int wasm_header_parser(request_rec *r);
@@ -57,7 +59,7 @@ int wasm_pre_config(apr_pool_t *_pconf, apr_pool_t *_plog, apr_pool_t *_ptemp);
  * pooling allocator needs, so that a too-low address-space limit stops startup with a clear
  * message instead of failing in every child.
  */
-int wasm_post_config(apr_pool_t *_pconf, apr_pool_t *_plog, apr_pool_t *_ptemp, server_rec *s);
+int wasm_post_config(apr_pool_t *pconf, apr_pool_t *_plog, apr_pool_t *_ptemp, server_rec *s);
 
 /**
  * Builds this child's runtime: the Engine and compiled code for every configured module.

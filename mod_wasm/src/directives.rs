@@ -264,3 +264,22 @@ fn once(already_set: bool) -> Result<(), String> {
         Ok(())
     }
 }
+
+#[no_mangle]
+pub unsafe extern "C" fn wasm_cmd_cache_dir(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
+    // One Engine per child: the cache is server-wide.
+    let context_error = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    if !context_error.is_null() {
+        return context_error;
+    }
+    directive(cmd, |_| {
+        let arg = c_str(arg);
+        let setting = if arg.eq_ignore_ascii_case("off") {
+            crate::hooks::CacheSetting::Off
+        } else {
+            crate::hooks::CacheSetting::Dir(server_path(cmd, &arg)?)
+        };
+        crate::hooks::set_cache(setting);
+        Ok(())
+    }, cfg)
+}

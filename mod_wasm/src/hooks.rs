@@ -1,6 +1,8 @@
 //! The hooks mod_wasm.c registers: configuration reset, per-child runtime, content handler.
 
 use std::os::raw::c_int;
+use std::path::PathBuf;
+use std::sync::Mutex;
 
 use host::config::DirConfig;
 use host::engine::ChildSettings;
@@ -16,13 +18,51 @@ const HANDLER_NAME: &[u8] = b"wasm-handler";
 /// The response type of a non-CGI program when the configuration gives none.
 const DEFAULT_CONTENT_TYPE: &std::ffi::CStr = c"text/plain";
 
+/// `WasmCacheDir`, a server-wide setting: where compiled code is kept between starts.
+#[derive(Clone, Debug, Default)]
+pub enum CacheSetting {
+    /// Not configured: a directory under httpd's runtime directory.
+    #[default]
+    Default,
+    Off,
+    Dir(PathBuf),
+}
+
+static CACHE: Mutex<CacheSetting> = Mutex::new(CacheSetting::Default);
+/// The directory resolved in post_config, inherited by the children.
+static CACHE_DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
+
+pub fn set_cache(setting: CacheSetting) {
+    *CACHE.lock().unwrap_or_else(|p| p.into_inner()) = setting;
+}
+
+/// The name of the default cache directory under DefaultRuntimeDir.
+const DEFAULT_CACHE_DIR: &std::ffi::CStr = c"mod_wasm-cache";
+
 /// pre_config runs before each reading of the configuration (start, dry run, restart).
 #[no_mangle]
 pub unsafe extern "C" fn wasm_pre_config(_pconf: *mut apr_pool_t, _plog: *mut apr_pool_t, _ptemp: *mut apr_pool_t) -> c_int {
     guard(|_| HTTP_INTERNAL_SERVER_ERROR as c_int, || {
         host::registry::reset();
+        set_cache(CacheSetting::Default);
         OK as c_int
     })
+}
+
+/// Resolves `WasmCacheDir` and creates the directory, owned by httpd's `User` so that
+/// children may add to it.
+unsafe fn prepare_cache_dir(pconf: *mut apr_pool_t) -> Result<Option<PathBuf>, String> {
+    let setting = CACHE.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let dir = match setting {
+        CacheSetting::Off => return Ok(None),
+        CacheSetting::Dir(dir) => dir,
+        CacheSetting::Default => PathBuf::from(c_str(ap_runtime_dir_relative(pconf, DEFAULT_CACHE_DIR.as_ptr()))),
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| format!("WasmCacheDir {}: {e}", dir.display()))?;
+    let (uid, gid) = (ap_unixd_config.user_id, ap_unixd_config.group_id);
+    // Not fatal if it fails: children then read what the helper compiled but add nothing.
+    let _ = std::os::unix::fs::chown(&dir, Some(uid), Some(gid));
+    Ok(Some(dir))
 }
 
 /// After the configuration is read: check that children will be able to reserve what the
@@ -30,7 +70,7 @@ pub unsafe extern "C" fn wasm_pre_config(_pconf: *mut apr_pool_t, _plog: *mut ap
 /// message instead of failing in every child.
 #[no_mangle]
 pub unsafe extern "C" fn wasm_post_config(
-    _pconf: *mut apr_pool_t,
+    pconf: *mut apr_pool_t,
     _plog: *mut apr_pool_t,
     _ptemp: *mut apr_pool_t,
     s: *mut server_rec,
@@ -39,7 +79,14 @@ pub unsafe extern "C" fn wasm_post_config(
         if host::registry::all().is_empty() {
             return OK as c_int;
         }
-        match host::engine::probe_engine(child_settings()) {
+        match prepare_cache_dir(pconf) {
+            Ok(dir) => *CACHE_DIR.lock().unwrap_or_else(|p| p.into_inner()) = dir,
+            Err(reason) => {
+                log_server(s, LogLevel::Emerg, &reason);
+                return HTTP_INTERNAL_SERVER_ERROR as c_int;
+            }
+        }
+        match host::engine::prepare_for_children(&child_settings()) {
             Ok(()) => OK as c_int,
             Err(reason) => {
                 let msg = format!(
@@ -60,7 +107,8 @@ unsafe fn child_settings() -> ChildSettings {
     if ap_mpm_query(AP_MPMQ_MAX_THREADS as c_int, &mut threads) != APR_SUCCESS as apr_status_t || threads < 1 {
         threads = 1;
     }
-    ChildSettings { concurrent_requests: threads as u32 }
+    let cache_dir = CACHE_DIR.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    ChildSettings { concurrent_requests: threads as u32, cache_dir }
 }
 
 /// Builds this child's runtime: the Engine and compiled code for every configured module.
@@ -70,7 +118,7 @@ pub unsafe extern "C" fn wasm_child_init(_pchild: *mut apr_pool_t, s: *mut serve
         if host::registry::all().is_empty() {
             return; // No Wasm configured: no Engine, no cost.
         }
-        match host::engine::start_child(child_settings()) {
+        match host::engine::start_child(&child_settings()) {
             Ok(failures) => {
                 for f in failures {
                     let msg = format!("{}: cannot be prepared: {}", f.path.display(), f.reason);

@@ -7,6 +7,7 @@
 #include "http_request.h"
 #include "http_ssl.h"
 #include "util_script.h"
+#include "unixd.h"
 #include "ap_mpm.h"
 #include "apr_buckets.h"
 #include "apr_strings.h"
