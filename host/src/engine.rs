@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use wasmtime::component::{Component, ResourceTable};
-use wasmtime::{Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module, PoolingAllocationConfig};
+use wasmtime::{Cache, CacheConfig, Config, Enabled, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module, PoolingAllocationConfig};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -70,6 +70,13 @@ const MEMORIES_PER_REQUEST: u32 = 16;
 const COMPONENT_INSTANCES_PER_REQUEST: u32 = 8;
 /// Guests run as async calls, one at a time per thread, each on a fiber stack.
 const STACKS_PER_REQUEST: u32 = 2;
+/// Bytes of each pooled memory and table reset in place (memset/memcpy from the image) when
+/// a slot is reused, instead of being dropped with madvise: every dropped page costs a page
+/// fault and a TLB shootdown across the child's threads on the next request (measured: 6.8
+/// faults per hello request and 7.6k req/s without, 0 faults and 12.5k req/s with). With
+/// pagemap_scan only touched pages are reset, so the range can be generous.
+const MEMORY_KEEP_RESIDENT: usize = 16 << 20;
+const TABLE_KEEP_RESIDENT: usize = 1 << 20;
 /// Interpreters compiled to Wasm have large function tables.
 const TABLE_ELEMENTS: usize = 100_000;
 
@@ -81,7 +88,11 @@ fn engine_config(settings: &ChildSettings) -> Result<Config, String> {
         .total_tables(n * MEMORIES_PER_REQUEST)
         .total_component_instances(n * COMPONENT_INSTANCES_PER_REQUEST)
         .total_stacks(n * STACKS_PER_REQUEST)
-        .table_elements(TABLE_ELEMENTS);
+        .table_elements(TABLE_ELEMENTS)
+        .linear_memory_keep_resident(MEMORY_KEEP_RESIDENT)
+        .table_keep_resident(TABLE_KEEP_RESIDENT)
+        // Linux 6.7+: reset only the pages a request touched (elsewhere: memset the range).
+        .pagemap_scan(Enabled::Auto);
     let mut config = Config::new();
     config.wasm_component_model(true);
     // Deadlines: the ticker below advances the epoch; guests yield at each tick.
