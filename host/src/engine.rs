@@ -73,9 +73,11 @@ const STACKS_PER_REQUEST: u32 = 2;
 /// Bytes of each pooled memory and table reset in place (memset/memcpy from the image) when
 /// a slot is reused, instead of being dropped with madvise: every dropped page costs a page
 /// fault and a TLB shootdown across the child's threads on the next request (measured: 6.8
-/// faults per hello request and 7.6k req/s without, 0 faults and 12.5k req/s with). With
-/// pagemap_scan only touched pages are reset, so the range can be generous.
-const MEMORY_KEEP_RESIDENT: usize = 16 << 20;
+/// faults per hello request and 7.6k req/s without, 0 faults and 12.5k req/s with).
+/// Without PAGEMAP_SCAN the whole range (up to the memory's size) is reset on every reuse,
+/// so it stays moderate for interpreters with large memories; httpd's children cannot use
+/// PAGEMAP_SCAN (after setuid they are not dumpable, so /proc/self/pagemap is root's).
+const MEMORY_KEEP_RESIDENT: usize = 4 << 20;
 const TABLE_KEEP_RESIDENT: usize = 1 << 20;
 /// Interpreters compiled to Wasm have large function tables.
 const TABLE_ELEMENTS: usize = 100_000;
