@@ -111,6 +111,16 @@ fn engine_config(settings: &ChildSettings) -> Result<Config, String> {
     Ok(config)
 }
 
+/// Opens `/proc/self/pagemap` in httpd's parent (no Engine, no thread: a file and a
+/// `pthread_atfork` handler in wasmtime), so that every child reopens it right after the
+/// fork, while still root. A child cannot open it itself once it runs as httpd's `User`
+/// (it is no longer "dumpable"), and without it every pooled slot is reset with a memset of
+/// its whole keep-resident range instead of only the pages a request touched. Returns
+/// whether the kernel supports PAGEMAP_SCAN (Linux 6.7+).
+pub fn prepare_parent() -> bool {
+    PoolingAllocationConfig::is_pagemap_scan_available()
+}
+
 /// Prepares, from httpd's parent, what children need, in a short-lived forked process so
 /// that the parent itself never has an Engine (DESIGN.md, "Fork safety"): it checks that an
 /// Engine can be made (the pooling allocator reserves address space for every instance slot

@@ -462,49 +462,18 @@ pub mod fuzzing {
         pub outcome: Option<Outcome>,
     }
 
-    #[derive(Default)]
-    struct Sink {
-        result: Arc<Mutex<CgiResult>>,
-    }
-
-    impl Request for Sink {
-        fn read_body(&mut self, _: &mut [u8]) -> Result<usize, BodyError> {
-            Ok(0)
-        }
-        fn write_body(&mut self, data: &[u8]) -> io::Result<()> {
-            self.result.lock().unwrap_or_else(|p| p.into_inner()).body.extend_from_slice(data);
-            Ok(())
-        }
-        fn flush_body(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-        fn finish_body(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-        fn abort_body(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-        fn apply_cgi_headers(&mut self, block: &[u8]) -> Result<CgiHeaders, u16> {
-            self.result.lock().unwrap_or_else(|p| p.into_inner()).header_block = Some(block.to_vec());
-            Ok(CgiHeaders { status: 200, location: None })
-        }
-        fn log(&mut self, _: LogLevel, _: &str) {}
-    }
-
     /// Feeds `chunks` to a CGI-mode stdout as a guest's writes would arrive, then ends the run.
     pub fn cgi_output(chunks: &[&[u8]]) -> CgiResult {
-        let sink = Sink::default();
-        let result = sink.result.clone();
-        let mut exchange = Exchange::new(sink, "fuzz.wasm".into(), true);
+        let request = crate::testing::MemoryRequest::default();
+        let mut exchange = Exchange::new(request.clone(), "fuzz.wasm".into(), true);
         for chunk in chunks {
             if exchange.write_stdout(chunk).is_err() {
                 break;
             }
         }
         let outcome = exchange.finish(RunEnd::Exited(0));
-        let mut result = std::mem::take(&mut *result.lock().unwrap_or_else(|p| p.into_inner()));
-        result.outcome = Some(outcome);
-        result
+        let state = request.state();
+        CgiResult { header_block: state.header_block.clone(), body: state.body_out.clone(), outcome: Some(outcome) }
     }
 
     /// Feeds `chunks` to a guest's stderr; returns the log lines in order.

@@ -13,6 +13,7 @@ pub mod handler;
 pub mod limits;
 pub mod registry;
 pub mod request;
+pub mod testing;
 pub mod validate;
 
 pub use exchange::Outcome;

@@ -1,97 +1,10 @@
 //! The content handler against an in-memory request: stdio, CGI header handling, exit codes
 //! and traps, without Apache. (tests/ at the repository root runs the real thing.)
 
-use std::io;
-use std::sync::{Arc, Mutex};
-
 use host::config::{DirConfig, ModuleRef};
 use host::engine::{start_child, ChildSettings};
-use host::{BodyError, CgiHeaders, LogLevel, Outcome, Request};
-
-#[derive(Default)]
-struct Exchange {
-    body_in: Vec<u8>,
-    read_pos: usize,
-    body_error: Option<BodyError>,
-    status: u16,
-    headers: Vec<(String, String)>,
-    body_out: Vec<u8>,
-    finished: bool,
-    aborted: bool,
-    logs: Vec<(LogLevel, String)>,
-}
-
-/// A request held in memory; the test keeps a second handle to look at it afterwards.
-#[derive(Clone, Default)]
-struct MemoryRequest(Arc<Mutex<Exchange>>);
-
-impl MemoryRequest {
-    fn with_body(body: &[u8]) -> Self {
-        let r = MemoryRequest::default();
-        r.0.lock().unwrap().body_in = body.to_vec();
-        r
-    }
-    fn state(&self) -> std::sync::MutexGuard<'_, Exchange> {
-        self.0.lock().unwrap()
-    }
-}
-
-impl Request for MemoryRequest {
-    fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
-        let mut s = self.state();
-        if let Some(e) = s.body_error.clone() {
-            return Err(e);
-        }
-        let n = buf.len().min(s.body_in.len() - s.read_pos);
-        buf[..n].copy_from_slice(&s.body_in[s.read_pos..s.read_pos + n]);
-        s.read_pos += n;
-        Ok(n)
-    }
-    fn write_body(&mut self, data: &[u8]) -> io::Result<()> {
-        self.state().body_out.extend_from_slice(data);
-        Ok(())
-    }
-    fn flush_body(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-    fn finish_body(&mut self) -> io::Result<()> {
-        self.state().finished = true;
-        Ok(())
-    }
-    fn abort_body(&mut self) -> io::Result<()> {
-        self.state().aborted = true;
-        Ok(())
-    }
-    /// A minimal RFC 3875 parser, enough to see what the host hands over.
-    fn apply_cgi_headers(&mut self, block: &[u8]) -> Result<CgiHeaders, u16> {
-        let text = String::from_utf8_lossy(block);
-        let mut s = self.state();
-        s.status = 200;
-        let mut location = None;
-        let mut ended = false;
-        for line in text.split('\n').map(|l| l.trim_end_matches('\r')) {
-            if line.is_empty() {
-                ended = true;
-                break;
-            }
-            let (name, value) = line.split_once(':').ok_or(500u16)?;
-            let value = value.trim().to_string();
-            match name {
-                "Status" => s.status = value[..3].parse().map_err(|_| 500u16)?,
-                "Location" => location = Some(value.clone()),
-                _ => {}
-            }
-            s.headers.push((name.to_string(), value));
-        }
-        if !ended {
-            return Err(500);
-        }
-        Ok(CgiHeaders { status: s.status, location })
-    }
-    fn log(&mut self, level: LogLevel, message: &str) {
-        self.state().logs.push((level, message.to_string()));
-    }
-}
+use host::testing::MemoryRequest;
+use host::{BodyError, Outcome};
 
 /// Writes the module to a file, registers it and prepares it as a child would.
 fn section(name: &str, wat: &str, cgi: bool) -> DirConfig {

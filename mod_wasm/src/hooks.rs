@@ -79,6 +79,7 @@ pub unsafe extern "C" fn wasm_post_config(
         if host::registry::all().is_empty() {
             return OK as c_int;
         }
+        host::engine::prepare_parent();
         match prepare_cache_dir(pconf) {
             Ok(dir) => *CACHE_DIR.lock().unwrap_or_else(|p| p.into_inner()) = dir,
             Err(reason) => {

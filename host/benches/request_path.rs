@@ -1,0 +1,93 @@
+//! Per-request costs of the host, without Apache (docs/benchmarks.md):
+//!
+//! - `floor/instantiate+call`: a trivial core module from its InstancePre, with an empty
+//!   WASI context: what wasmtime itself costs;
+//! - `handler/trivial` and `handler/hello`: `handler::serve` end to end (WASI context,
+//!   stdio, deadline, instance, run, response) with an in-memory request;
+//! - `hook/first-call` (instantiate + one hook call), `hook/next-call` (a further phase of
+//!   the same request) and `hook/4-header-sets`, with the add-headers example module.
+//!
+//! `make guests` first (the hello and add-headers guests come from build/guests).
+//! Run: cargo bench -p mod_wasm_host
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use host::config::{DirConfig, ModuleRef};
+use host::engine::{start_child, ChildSettings, Loaded, P1State};
+use host::extension::{ExtensionRef, Phase, RequestInstances};
+use host::limits::{Limits, MemoryCap};
+use host::testing::{MemoryHttpdRequest, MemoryRequest};
+use wasmtime::Store;
+
+fn guest(target: &str, name: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/guests").join(target).join(name);
+    assert!(path.exists(), "{} missing: run `make guests`", path.display());
+    path
+}
+
+fn section(path: &Path) -> DirConfig {
+    let slot = host::registry::register(path, |_, _| Ok(())).expect("valid guest");
+    start_child(&ChildSettings { concurrent_requests: 4, cache_dir: None }).expect("engine");
+    DirConfig { module: Some(ModuleRef { slot, mount: None }), ..Default::default() }
+}
+
+fn trivial_module() -> PathBuf {
+    let path = std::env::temp_dir().join(format!("mod_wasm_bench_trivial_{}.wasm", std::process::id()));
+    let wat = r#"(module (memory (export "memory") 1) (func (export "_start")))"#;
+    std::fs::write(&path, wat::parse_str(wat).expect("wat")).expect("write");
+    path
+}
+
+fn benches(c: &mut Criterion) {
+    let trivial = section(&trivial_module());
+    let hello = section(&guest("wasm32-wasip1", "hello.wasm"));
+
+    c.bench_function("floor/instantiate+call", |b| {
+        let Some(Ok(Loaded::Core(pre))) = trivial.module.as_ref().unwrap().slot.loaded() else { panic!("not loaded") };
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        b.iter(|| {
+            runtime.block_on(async {
+                let state = P1State { wasi: wasmtime_wasi::WasiCtxBuilder::new().build_p1(), cap: MemoryCap::new(1 << 30) };
+                let mut store = Store::new(pre.module().engine(), state);
+                store.set_epoch_deadline(u64::MAX / 2);
+                let instance = pre.instantiate_async(&mut store).await.unwrap();
+                let start = instance.get_typed_func::<(), ()>(&mut store, "_start").unwrap();
+                start.call_async(&mut store, ()).await.unwrap();
+            })
+        })
+    });
+    c.bench_function("handler/trivial", |b| {
+        b.iter(|| host::handler::serve(&trivial, Vec::new(), MemoryRequest::default()))
+    });
+    c.bench_function("handler/hello", |b| {
+        b.iter(|| host::handler::serve(&hello, Vec::new(), MemoryRequest::default()))
+    });
+
+    let slot = section(&guest("wasm32-wasip2", "add_headers.wasm")).module.unwrap().slot;
+    let ext = |config: &str| ExtensionRef { slot: slot.clone(), config: Some(Arc::from(config)) };
+    let limits = Limits::default();
+    let (no_edits, four_sets) = (ext(""), ext("set A a; set B b; set C c; set D d"));
+    c.bench_function("hook/first-call", |b| {
+        b.iter(|| {
+            let mut instances = RequestInstances::default();
+            instances.run(&no_edits, Phase::Fixups, limits, Box::new(MemoryHttpdRequest::default()))
+        })
+    });
+    c.bench_function("hook/next-call", |b| {
+        let mut instances = RequestInstances::default();
+        b.iter(|| instances.run(&no_edits, Phase::Fixups, limits, Box::new(MemoryHttpdRequest::default())))
+    });
+    c.bench_function("hook/4-header-sets", |b| {
+        let mut instances = RequestInstances::default();
+        b.iter(|| instances.run(&four_sets, Phase::Fixups, limits, Box::new(MemoryHttpdRequest::default())))
+    });
+}
+
+criterion_group! {
+    name = request_path;
+    config = Criterion::default().sample_size(50).measurement_time(std::time::Duration::from_secs(3));
+    targets = benches
+}
+criterion_main!(request_path);
