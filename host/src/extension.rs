@@ -216,14 +216,11 @@ impl RequestInstances {
     /// logged through `req`, naming the module and the phase.
     pub fn run(&mut self, module: &ExtensionRef, phase: Phase, limits: Limits, mut req: Box<dyn HttpdRequest>) -> HookOutcome {
         let path = module.slot.path().display().to_string();
-        let pre = match module.slot.loaded() {
-            Some(Ok(crate::engine::Loaded::Extension(pre))) => pre,
-            Some(Err(reason)) => {
-                req.log(LogLevel::Error, &format!("{path}: could not be prepared in this process: {reason}"));
-                return HookOutcome::Failed(500);
-            }
-            _ => {
-                req.log(LogLevel::Error, &format!("{path}: not loaded as an extension module"));
+        let pre = match module.slot.ready() {
+            Ok(crate::engine::Loaded::Extension(pre)) => pre,
+            other => {
+                let reason = other.err().unwrap_or_else(|| "is a program (WasmModule), not an extension module".into());
+                req.log(LogLevel::Error, &format!("{path}: {reason}"));
                 return HookOutcome::Failed(500);
             }
         };

@@ -23,14 +23,10 @@ pub fn serve<R: Request>(cfg: &DirConfig, cgi_env: Vec<(String, String)>, mut re
         return Outcome::Status(500);
     };
     let name = module.slot.path().display().to_string();
-    let loaded = match module.slot.loaded() {
-        Some(Ok(loaded)) => loaded,
-        Some(Err(reason)) => {
-            req.log(LogLevel::Error, &format!("{name}: could not be prepared in this process: {reason}"));
-            return Outcome::Status(500);
-        }
-        None => {
-            req.log(LogLevel::Error, &format!("{name}: not loaded (child_init did not run)"));
+    let loaded = match module.slot.ready() {
+        Ok(loaded) => loaded,
+        Err(reason) => {
+            req.log(LogLevel::Error, &format!("{name}: {reason}"));
             return Outcome::Status(500);
         }
     };

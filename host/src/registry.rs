@@ -40,6 +40,15 @@ impl ModuleSlot {
         self.loaded.get()
     }
 
+    /// The compiled module, or why requests cannot use it in this process.
+    pub fn ready(&self) -> Result<&Loaded, String> {
+        match self.loaded.get() {
+            Some(Ok(loaded)) => Ok(loaded),
+            Some(Err(reason)) => Err(format!("could not be prepared in this process: {reason}")),
+            None => Err("not loaded (child_init did not run)".into()),
+        }
+    }
+
     pub(crate) fn set_loaded(&self, loaded: Result<Loaded, String>) {
         // A slot is filled once per process; a second start_child call keeps the first result.
         let _ = self.loaded.set(loaded);
