@@ -153,12 +153,6 @@ pub struct ExtensionPre {
     phases: [Option<ComponentExportIndex>; 9],
 }
 
-impl ExtensionPre {
-    pub fn phases(&self) -> PhaseSet {
-        Phase::ALL.iter().filter(|p| self.phases[**p as usize].is_some()).fold(0, |s, p| s | p.bit())
-    }
-}
-
 /// Adds the host's apache:httpd imports and WASI to a linker for extension modules.
 pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<ExtState>> {
     let mut linker = Linker::new(engine);

@@ -51,9 +51,6 @@ pub trait Request: Send + 'static {
     /// of its choosing. An error means the client is gone.
     fn write_body(&mut self, data: &[u8]) -> io::Result<()>;
 
-    /// Sends what `write_body` buffered to the client now.
-    fn flush_body(&mut self) -> io::Result<()>;
-
     /// Ends the response body.
     fn finish_body(&mut self) -> io::Result<()>;
 

@@ -52,9 +52,6 @@ impl Request for MemoryRequest {
         self.state().body_out.extend_from_slice(data);
         Ok(())
     }
-    fn flush_body(&mut self) -> io::Result<()> {
-        Ok(())
-    }
     fn finish_body(&mut self) -> io::Result<()> {
         self.state().finished = true;
         Ok(())

@@ -41,7 +41,7 @@ impl ApacheRequest {
     }
 }
 
-pub fn log_level(level: LogLevel) -> c_int {
+fn log_level(level: LogLevel) -> c_int {
     (match level {
         LogLevel::Emerg => APLOG_EMERG,
         LogLevel::Alert => APLOG_ALERT,
@@ -150,10 +150,6 @@ impl host::Request for ApacheRequest {
             )
         };
         status_result(rv)
-    }
-
-    fn flush_body(&mut self) -> io::Result<()> {
-        status_result(unsafe { ap_fflush((*self.r).output_filters, self.out) })
     }
 
     fn finish_body(&mut self) -> io::Result<()> {
