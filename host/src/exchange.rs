@@ -63,7 +63,7 @@ enum Output {
 pub(crate) struct Exchange<R: Request> {
     req: R,
     /// The module's path, for log lines.
-    module: String,
+    module: Arc<str>,
     output: Output,
     /// Response body bytes handed to the server: once there are any, the status is spoken for.
     body_bytes: u64,
@@ -75,7 +75,7 @@ pub(crate) struct Exchange<R: Request> {
 pub(crate) type Shared<R> = Arc<Mutex<Exchange<R>>>;
 
 impl<R: Request> Exchange<R> {
-    pub(crate) fn new(req: R, module: String, cgi: bool) -> Self {
+    pub(crate) fn new(req: R, module: Arc<str>, cgi: bool) -> Self {
         let output = if cgi { Output::Headers(Vec::new()) } else { Output::Body };
         Exchange { req, module, output, body_bytes: 0, stderr: LineBuffer::default(), body_error: None, body_done: false }
     }
@@ -152,7 +152,7 @@ impl<R: Request> Exchange<R> {
     /// the way mod_cgi does: `Location` with status 200 discards the body and redirects,
     /// internally for a local path, with a 302 for an absolute URL.
     fn apply_headers(&mut self, block: &[u8]) {
-        self.output = match self.req.apply_cgi_headers(block) {
+        self.output = match self.req.apply_cgi_headers(block, &self.module) {
             Err(status) => Output::Decided(Outcome::Status(status)),
             Ok(CgiHeaders { status: 200, location: Some(location) }) if location.starts_with('/') => {
                 Output::Decided(Outcome::InternalRedirect(location))
@@ -465,7 +465,7 @@ pub mod fuzzing {
     /// Feeds `chunks` to a CGI-mode stdout as a guest's writes would arrive, then ends the run.
     pub fn cgi_output(chunks: &[&[u8]]) -> CgiResult {
         let request = crate::testing::MemoryRequest::default();
-        let mut exchange = Exchange::new(request.clone(), "fuzz.wasm".into(), true);
+        let mut exchange = Exchange::new(request.clone(), Arc::from("fuzz.wasm"), true);
         for chunk in chunks {
             if exchange.write_stdout(chunk).is_err() {
                 break;

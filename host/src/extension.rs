@@ -209,7 +209,7 @@ impl RequestInstances {
     /// not used it yet. Declines if the module does not export the phase. Failures are
     /// logged through `req`, naming the module and the phase.
     pub fn run(&mut self, module: &ExtensionRef, phase: Phase, limits: Limits, mut req: Box<dyn HttpdRequest>) -> HookOutcome {
-        let path = module.slot.path().display().to_string();
+        let path = module.slot.name();
         let pre = match module.slot.ready() {
             Ok(crate::engine::Loaded::Extension(pre)) => pre,
             other => {

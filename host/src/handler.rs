@@ -22,7 +22,7 @@ pub fn serve<R: Request>(cfg: &DirConfig, cgi_env: Vec<(String, String)>, mut re
         req.log(LogLevel::Error, "SetHandler wasm-handler, but no WasmModule is configured here");
         return Outcome::Status(500);
     };
-    let name = module.slot.path().display().to_string();
+    let name = module.slot.name();
     let loaded = match module.slot.ready() {
         Ok(loaded) => loaded,
         Err(reason) => {
@@ -31,7 +31,7 @@ pub fn serve<R: Request>(cfg: &DirConfig, cgi_env: Vec<(String, String)>, mut re
         }
     };
 
-    let mut exchange = Exchange::new(req, name, cfg.cgi());
+    let mut exchange = Exchange::new(req, name.clone(), cfg.cgi());
     let mut wasi = WasiCtxBuilder::new();
     // Not allow_blocking_current_thread: with it, wasmtime-wasi's preview1 poll_oneoff sleeps
     // with std::thread::sleep, which no deadline can interrupt.

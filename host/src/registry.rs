@@ -15,6 +15,8 @@ use crate::validate::{self, ValidateError, WasmInfo};
 /// One configured `.wasm` file.
 pub struct ModuleSlot {
     path: PathBuf,
+    /// The path as log lines show it, formatted once.
+    name: Arc<str>,
     info: WasmInfo,
     loaded: OnceLock<Result<Loaded, String>>,
 }
@@ -28,6 +30,11 @@ impl std::fmt::Debug for ModuleSlot {
 impl ModuleSlot {
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The path as text, for log lines.
+    pub fn name(&self) -> &Arc<str> {
+        &self.name
     }
 
     pub fn info(&self) -> &WasmInfo {
@@ -86,7 +93,8 @@ pub fn register(
     }
     let info = validate::check_file(path)?;
     check(&path.display().to_string(), &info)?;
-    let slot = Arc::new(ModuleSlot { path: path.to_owned(), info, loaded: OnceLock::new() });
+    let name = Arc::from(path.display().to_string());
+    let slot = Arc::new(ModuleSlot { path: path.to_owned(), name, info, loaded: OnceLock::new() });
     slots().push((key, slot.clone()));
     Ok(slot)
 }

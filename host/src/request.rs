@@ -59,9 +59,9 @@ pub trait Request: Send + 'static {
     fn abort_body(&mut self) -> io::Result<()>;
 
     /// Applies a CGI header block (RFC 3875 section 6: lines up to and including the blank
-    /// line) to the response. On a malformed block the server has logged why, and the error
-    /// is the status to answer with.
-    fn apply_cgi_headers(&mut self, block: &[u8]) -> Result<CgiHeaders, u16>;
+    /// line) to the response; `script` is the module's path, for the server's messages. On a
+    /// malformed block the server has logged why, and the error is the status to answer with.
+    fn apply_cgi_headers(&mut self, block: &[u8], script: &str) -> Result<CgiHeaders, u16>;
 
     /// Writes one line to the error log in the request's context.
     fn log(&mut self, level: LogLevel, message: &str);

@@ -61,7 +61,7 @@ impl Request for MemoryRequest {
         Ok(())
     }
     /// A minimal RFC 3875 parser, enough to see what the host hands over.
-    fn apply_cgi_headers(&mut self, block: &[u8]) -> Result<CgiHeaders, u16> {
+    fn apply_cgi_headers(&mut self, block: &[u8], _script: &str) -> Result<CgiHeaders, u16> {
         let text = String::from_utf8_lossy(block);
         let mut s = self.state();
         s.header_block = Some(block.to_vec());

@@ -147,7 +147,6 @@ pub unsafe extern "C" fn wasm_handler(r: *mut request_rec) -> c_int {
 
 unsafe fn serve(r: *mut request_rec) -> c_int {
     let cfg: &DirConfig = dir_config(module_config((*r).per_dir_config));
-    let module_path = cfg.module.as_ref().map(|m| m.slot.path().display().to_string()).unwrap_or_default();
     let env = if cfg.cgi() {
         cgi_environment(r, cfg)
     } else {
@@ -156,7 +155,7 @@ unsafe fn serve(r: *mut request_rec) -> c_int {
         }
         Vec::new()
     };
-    match host::handler::serve(cfg, env, ApacheRequest::new(r, &module_path)) {
+    match host::handler::serve(cfg, env, ApacheRequest::new(r)) {
         Outcome::Served => OK as c_int,
         Outcome::Status(status) => status as c_int,
         Outcome::InternalRedirect(location) => {

@@ -17,8 +17,6 @@ pub struct ApacheRequest {
     /// Request body as it comes from the input filters.
     input: *mut apr_bucket_brigade,
     body_ended: bool,
-    /// The module's path, shown as the "script" in httpd's CGI header errors.
-    module_path: CString,
 }
 
 // SAFETY: an ApacheRequest is created by the handler for one request and used only on that
@@ -29,14 +27,13 @@ unsafe impl Send for ApacheRequest {}
 impl ApacheRequest {
     /// # Safety
     /// `r` must be the request being handled; the value must not outlive the handler call.
-    pub unsafe fn new(r: *mut request_rec, module_path: &str) -> Self {
+    pub unsafe fn new(r: *mut request_rec) -> Self {
         let alloc = (*(*r).connection).bucket_alloc;
         ApacheRequest {
             r,
             out: apr_brigade_create((*r).pool, alloc),
             input: apr_brigade_create((*r).pool, alloc),
             body_ended: false,
-            module_path: CString::new(module_path.replace('\0', "")).unwrap_or_default(),
         }
     }
 }
@@ -177,12 +174,12 @@ impl host::Request for ApacheRequest {
         }
     }
 
-    fn apply_cgi_headers(&mut self, block: &[u8]) -> Result<CgiHeaders, u16> {
+    fn apply_cgi_headers(&mut self, block: &[u8], script: &str) -> Result<CgiHeaders, u16> {
         unsafe {
             let r = self.r;
             // httpd names the "script" in its messages after r->filename: make it the module.
             let filename = (*r).filename;
-            (*r).filename = self.module_path.as_ptr() as *mut c_char;
+            (*r).filename = pool_str((*r).pool, script);
             let mut cursor = HeaderCursor { rest: block };
             // Without a buffer of its own httpd reports the last line read, not the bad one.
             let mut line = vec![0 as c_char; HUGE_STRING_LEN as usize]; // MAX_STRING_LEN
