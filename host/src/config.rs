@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::extension::{ExtensionRef, PhaseSet};
+use crate::extension::{exported_phases, ExtensionRef, PhaseSet};
 use crate::limits::Limits;
 use crate::registry::ModuleSlot;
 
@@ -80,9 +80,9 @@ impl DirConfig {
     }
 
     /// Adds a `WasmApacheModule` line.
-    pub fn add_extension(&mut self, ext: ExtensionRef, phases: PhaseSet) {
+    pub fn add_extension(&mut self, ext: ExtensionRef) {
+        self.extension_phases |= exported_phases(&ext.slot.info().exports);
         self.extensions.push(ext);
-        self.extension_phases |= phases;
     }
 
     /// Appends `WasmArg`; the first one in a section starts a new list.

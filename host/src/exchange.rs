@@ -179,7 +179,7 @@ impl<R: Request> Exchange<R> {
             RunEnd::Exited(0) => None,
             RunEnd::Exited(code) => Some((format!("exited with status {code}"), 500, false)),
             RunEnd::Failed(reason) => Some((reason, 500, true)),
-            RunEnd::TimedOut(limit) => Some((format!("stopped at its deadline (WasmTimeout {:?})", limit), 503, true)),
+            RunEnd::TimedOut(limit) => Some((crate::limits::deadline_message(limit), 503, true)),
             RunEnd::Unavailable(reason) => Some((reason, 503, true)),
         };
         if let Some((reason, status, abnormal)) = failure {

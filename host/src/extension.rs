@@ -13,7 +13,7 @@ use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::exchange::{LineBuffer, Role, Stdio};
-use crate::limits::{run_with_deadline, yield_every_tick, Limits, MemoryCap};
+use crate::limits::{deadline_message, run_with_deadline, yield_every_tick, Limits, MemoryCap};
 use crate::registry::ModuleSlot;
 use crate::request::{BodyError, Field, HttpdRequest, LogLevel, Table};
 use crate::validate::{ValidateError, WasmInfo, WasmKind};
@@ -101,7 +101,7 @@ pub fn exported_phases(exports: &[String]) -> PhaseSet {
 /// Checks at configuration time that a file is an extension module: a component that
 /// exports at least one phase of the apache:httpd world and imports only what the host
 /// provides.
-pub fn check_module(path: &str, info: &WasmInfo) -> Result<PhaseSet, ValidateError> {
+pub fn check_module(path: &str, info: &WasmInfo) -> Result<(), ValidateError> {
     let phases = exported_phases(&info.exports);
     if info.kind != WasmKind::Component || phases == 0 {
         let names: Vec<String> = Phase::ALL.iter().map(|p| p.export_name()).collect();
@@ -113,8 +113,7 @@ pub fn check_module(path: &str, info: &WasmInfo) -> Result<PhaseSet, ValidateErr
             ),
         });
     }
-    crate::validate::check_component_imports(path, info, &[IMPORTS])?;
-    Ok(phases)
+    crate::validate::check_component_imports(path, info, &[IMPORTS])
 }
 
 /// The interface extension modules import from the host.
@@ -228,16 +227,9 @@ impl RequestInstances {
                     self.live.push(Live { slot: module.slot.clone(), store, instance, failed: false });
                     self.live.len() - 1
                 }
-                failed => {
-                    let (reason, status) = match failed {
-                        Ok(Some(Err(e))) => (crate::handler::one_line(&e), 503),
-                        Ok(None) => (format!("stopped at its deadline (WasmTimeout {:?})", limits.timeout), 503),
-                        Err(reason) => (reason, 500),
-                        Ok(Some(Ok(_))) => unreachable!("matched above"),
-                    };
-                    req.log(LogLevel::Error, &format!("{path}: {}: cannot instantiate: {reason}", phase.name()));
-                    return HookOutcome::Failed(status);
-                }
+                Ok(Some(Err(e))) => return instantiate_failed(&mut *req, path, phase, &crate::handler::one_line(&e), 503),
+                Ok(None) => return instantiate_failed(&mut *req, path, phase, &deadline_message(limits.timeout), 503),
+                Err(reason) => return instantiate_failed(&mut *req, path, phase, &reason, 500),
             },
         };
         let live = &mut self.live[index];
@@ -247,7 +239,7 @@ impl RequestInstances {
         live.store.data_mut().call = Some(HookCall { req, phase, config: module.config.clone() });
         let (result, failure_status) = match run_with_deadline(limits.timeout, call_hook(&mut live.store, &live.instance, &func_index)) {
             Ok(Some(result)) => (result, 500),
-            Ok(None) => (Err(wasmtime::format_err!("stopped at its deadline (WasmTimeout {:?})", limits.timeout)), 503),
+            Ok(None) => (Err(wasmtime::format_err!("{}", deadline_message(limits.timeout))), 503),
             Err(reason) => (Err(wasmtime::format_err!("{reason}")), 500),
         };
         let call = live.store.data_mut().call.take();
@@ -273,6 +265,11 @@ impl RequestInstances {
             }
         }
     }
+}
+
+fn instantiate_failed(req: &mut dyn HttpdRequest, path: &str, phase: Phase, reason: &str, status: u16) -> HookOutcome {
+    req.log(LogLevel::Error, &format!("{path}: {}: cannot instantiate: {reason}", phase.name()));
+    HookOutcome::Failed(status)
 }
 
 async fn instantiate(pre: &ExtensionPre, memory: u64) -> wasmtime::Result<(Store<ExtState>, Instance)> {

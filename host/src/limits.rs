@@ -73,6 +73,11 @@ impl Default for Limits {
     }
 }
 
+/// The log text for a guest stopped at its deadline.
+pub fn deadline_message(timeout: Duration) -> String {
+    format!("stopped at its deadline (WasmTimeout {timeout:?})")
+}
+
 /// A guest tried to grow its memory past `WasmMemoryLimit` (the trap's error).
 #[derive(Debug, thiserror::Error)]
 #[error("memory limit exceeded: the guest asked for {wanted} bytes, WasmMemoryLimit is {limit}")]

@@ -225,14 +225,9 @@ pub unsafe extern "C" fn wasm_cmd_apache_module(
 ) -> *const c_char {
     directive(cmd, |c| {
         let path = server_path(cmd, &c_str(path))?;
-        let mut phases = 0;
-        let slot = host::registry::register(&path, |shown, info| {
-            phases = host::extension::check_module(shown, info)?;
-            Ok(())
-        })
-        .map_err(|e| e.to_string())?;
+        let slot = host::registry::register(&path, host::extension::check_module).map_err(|e| e.to_string())?;
         let config = (!config.is_null()).then(|| std::sync::Arc::from(c_str(config)));
-        c.add_extension(host::extension::ExtensionRef { slot, config }, phases);
+        c.add_extension(host::extension::ExtensionRef { slot, config });
         Ok(())
     }, cfg)
 }

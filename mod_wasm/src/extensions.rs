@@ -219,11 +219,7 @@ impl HttpdRequest for HookRequest {
     }
 
     fn table_get_all(&self, table: Table, name: &str) -> Vec<String> {
-        unsafe { table_entries(self.table(table)) }
-            .into_iter()
-            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v)
-            .collect()
+        unsafe { table_values(self.table(table), name) }
     }
     fn table_set(&mut self, table: Table, name: &str, value: &str) {
         self.with_c(name, value, apr_table_setn, table)

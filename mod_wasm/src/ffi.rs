@@ -53,6 +53,20 @@ pub unsafe fn table_entries(t: *const apr_table_t) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The values of `name` in table `t` (case-insensitive, in order), converting only those.
+///
+/// # Safety
+/// `t` must be a live APR table.
+pub unsafe fn table_values(t: *const apr_table_t, name: &str) -> Vec<String> {
+    let arr = t as *const apr_array_header_t;
+    let entries = (*arr).elts as *const apr_table_entry_t;
+    (0..(*arr).nelts as usize)
+        .map(|i| &*entries.add(i))
+        .filter(|e| !e.key.is_null() && std::ffi::CStr::from_ptr(e.key).to_bytes().eq_ignore_ascii_case(name.as_bytes()))
+        .map(|e| c_str(e.val))
+        .collect()
+}
+
 /// A C string as Rust text (lossy); NULL becomes "".
 ///
 /// # Safety

@@ -87,13 +87,14 @@ pub unsafe extern "C" fn wasm_post_config(
                 return HTTP_INTERNAL_SERVER_ERROR as c_int;
             }
         }
-        match host::engine::prepare_for_children(&child_settings()) {
+        let settings = child_settings();
+        match host::engine::prepare_for_children(&settings) {
             Ok(()) => OK as c_int,
             Err(reason) => {
                 let msg = format!(
                     "cannot create the WebAssembly engine for {} concurrent requests per child: {reason}; \
                      raise the address-space limit (ulimit -v) or lower ThreadsPerChild",
-                    child_settings().concurrent_requests
+                    settings.concurrent_requests
                 );
                 log_server(s, LogLevel::Emerg, &msg);
                 HTTP_INTERNAL_SERVER_ERROR as c_int
