@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from harness import Apache, guest, vm_kib  # noqa: E402
+from harness import Apache, guest, location, vm_kib  # noqa: E402
 
 HOSTILE_TIMEOUT = 1.0  # WasmTimeout of the hostile locations, seconds
 MPM = ("StartServers 2\nServerLimit 4\nThreadsPerChild 32\nMaxRequestWorkers 128\n"
@@ -33,16 +33,13 @@ MPM = ("StartServers 2\nServerLimit 4\nThreadsPerChild 32\nMaxRequestWorkers 128
 
 
 def config(app):
-    def loc(path, module, *lines, target="wasm32-wasip1"):
-        body = "\n    ".join(lines)
-        return f"<Location {path}>\n    SetHandler wasm-handler\n    WasmModule {guest(module, target)}\n    {body}\n</Location>\n"
     hostile = f"WasmEnableCGI On\n    WasmTimeout {HOSTILE_TIMEOUT}s\n    WasmMemoryLimit 64M"
     return "".join([
-        loc("/hello", "hello"),
-        loc("/hello-p2", "hello", target="wasm32-wasip2"),
-        loc("/echo", "echo", "WasmEnableCGI On"),
-        loc("/bad", "probe", hostile),
-        loc("/bad-p2", "probe", hostile, target="wasm32-wasip2"),
+        location("/hello", "hello"),
+        location("/hello-p2", "hello", target="wasm32-wasip2"),
+        location("/echo", "echo", "WasmEnableCGI On"),
+        location("/bad", "probe", hostile),
+        location("/bad-p2", "probe", hostile, target="wasm32-wasip2"),
         f"<Location /app>\n    SetHandler wasm-handler\n    WasmModule {app}\n    WasmArg args\n</Location>\n",
         f"<Location /api>\n    SetHandler json-api\n    WasmApacheModule {guest('json_api', 'wasm32-wasip2')}\n</Location>\n",
         f"<Location /hook>\n    WasmApacheModule {guest('ext_probe', 'wasm32-wasip2')} \"panic-fixups\"\n</Location>\n",

@@ -44,6 +44,18 @@ def guest(name, target="wasm32-wasip1"):
     return path
 
 
+def location(path, module, *directives, target="wasm32-wasip1"):
+    """A `<Location>` running a built guest as the content handler, with more directives."""
+    lines = "\n    ".join(directives)
+    return f"""
+<Location {path}>
+    SetHandler wasm-handler
+    WasmModule {guest(module, target)}
+    {lines}
+</Location>
+"""
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -7,19 +7,9 @@ import time
 
 import pytest
 
-from harness import Apache, guest, vm_kib
+from harness import Apache, guest, location, vm_kib
 
 P1, P2 = "wasm32-wasip1", "wasm32-wasip2"
-
-
-def location(path, module, *directives, target=P1):
-    lines = "\n    ".join(directives)
-    return f"""
-<Location {path}>
-    SetHandler wasm-handler
-    WasmModule {guest(module, target)}
-    {lines}
-</Location>"""
 
 
 CONFIG = "\n".join([
