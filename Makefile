@@ -21,7 +21,9 @@ $(OUT)/mod_wasm.so: rust mod_wasm/mod_wasm.c mod_wasm/exports.map
 	cd mod_wasm && $(APXS) -c -I include -o mod_wasm.la mod_wasm.c ../$(RUSTLIB) \
 	    -Wl,--version-script=exports.map -Wl,--gc-sections -lpthread -ldl -lm -lgcc_s -lc
 	mkdir -p $(OUT)
-	cp mod_wasm/.libs/mod_wasm.so $(OUT)/mod_wasm.so
+	# A new file, renamed into place: a running httpd keeps the old one mapped, intact.
+	cp mod_wasm/.libs/mod_wasm.so $(OUT)/mod_wasm.so.new
+	mv -f $(OUT)/mod_wasm.so.new $(OUT)/mod_wasm.so
 
 # Example guests (sdk-examples/) and test guests (tests/guests/), collected in
 # build/guests/<target>/. Programs build for both WASI targets; extension modules

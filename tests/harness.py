@@ -233,6 +233,24 @@ Timeout 30
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
 
+    def pipelined_get(self, paths, timeout=30):
+        """Sends GETs for all `paths` in one write on one connection (HTTP/1.1 pipelining) and
+        returns their (status, headers, body) in order."""
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        try:
+            last = len(paths) - 1
+            sock.sendall("".join(f"GET {p} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                 f"{'Connection: close' + chr(13) + chr(10) if i == last else ''}\r\n"
+                                 for i, p in enumerate(paths)).encode())
+            answers = []
+            for _ in paths:
+                r = http.client.HTTPResponse(sock, method="GET")
+                r.begin()
+                answers.append((r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()))
+            return answers
+        finally:
+            sock.close()
+
 
 def vm_kib(pid, field):
     """A number from /proc/PID/status: VmRSS/VmHWM in KiB, Threads as a count."""

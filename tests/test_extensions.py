@@ -116,6 +116,14 @@ def test_hello_handler(server):
     assert headers["content-type"] == "text/plain"
 
 
+def test_handler_response_keeps_its_length_and_pipelining_keeps_order(server):
+    answers = server.pipelined_get(["/hello", "/method", "/hello"])
+    assert [(a[0], a[2]) for a in answers] == [(200, b"Hello Wasm World!\n"), (200, b"GET"),
+                                                (200, b"Hello Wasm World!\n")]
+    for _, headers, body in answers:
+        assert headers["content-length"] == str(len(body)) and "transfer-encoding" not in headers
+
+
 def test_201_with_empty_body(server):
     status, _, body = server.get("/201")
     assert status == 201 and body == b""

@@ -87,6 +87,17 @@ def test_head_has_headers_and_no_body(server):
     assert headers["content-type"] == "text/plain"
 
 
+def test_small_response_is_sent_whole_with_its_length_and_pipelining_keeps_order(server):
+    # The handler hands a finished response to the client at once (before httpd looks for a
+    # pipelined request); the content-length filter must still see the whole body.
+    answers = server.pipelined_get(["/hello", "/args-a", "/hello-p2"])
+    assert [a[0] for a in answers] == [200, 200, 200]
+    assert answers[0][2] == answers[2][2] == b"Hello from WebAssembly!\n"
+    assert answers[1][2].startswith(b"arg0=probe.wasm\n")
+    for _, headers, body in answers:
+        assert headers["content-length"] == str(len(body)) and "transfer-encoding" not in headers
+
+
 # -- WasmArg, WasmEnv, merging -----------------------------------------------------------
 
 def test_two_locations_share_one_module_with_different_args(server):

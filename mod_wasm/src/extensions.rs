@@ -12,7 +12,7 @@ use host::{BodyError, Field, HttpdRequest, LogLevel, Table};
 use crate::boundary::guard;
 use crate::directives::dir_config;
 use crate::ffi::*;
-use crate::request::{log_request, read_body};
+use crate::request::{log_request, read_body, send_now};
 
 /// Runs the extension modules of `r`'s configuration that export `phase`, in configuration
 /// order, with httpd's meaning of the phase: RUN_FIRST phases stop at the first `ok`,
@@ -33,6 +33,13 @@ unsafe fn run_phase(r: *mut request_rec, phase: Phase) -> c_int {
     for ext in &cfg.extensions {
         match (*instances).run(ext, phase, limits, Box::new(HookRequest::new(r))) {
             HookOutcome::Declined => {}
+            HookOutcome::Ok if phase == Phase::Handler => {
+                // The response is complete: end it and send it now, as the content handler
+                // does (crate::request::send_now).
+                ap_finalize_request_protocol(r);
+                send_now(r, apr_brigade_create((*r).pool, (*(*r).connection).bucket_alloc));
+                return OK as c_int;
+            }
             HookOutcome::Ok if run_first => return OK as c_int,
             HookOutcome::Ok => result = OK as c_int,
             HookOutcome::Done => return DONE as c_int,
