@@ -7,6 +7,7 @@ wrote. Nothing under /etc/apache2 is read or touched.
 
 import atexit
 import http.client
+import io
 import os
 import shutil
 import signal
@@ -236,20 +237,31 @@ Timeout 30
     def pipelined_get(self, paths, timeout=30):
         """Sends GETs for all `paths` in one write on one connection (HTTP/1.1 pipelining) and
         returns their (status, headers, body) in order."""
-        sock = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
-        try:
-            last = len(paths) - 1
-            sock.sendall("".join(f"GET {p} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                                 f"{'Connection: close' + chr(13) + chr(10) if i == last else ''}\r\n"
-                                 for i, p in enumerate(paths)).encode())
-            answers = []
-            for _ in paths:
-                r = http.client.HTTPResponse(sock, method="GET")
-                r.begin()
-                answers.append((r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()))
-            return answers
-        finally:
-            sock.close()
+        last = len(paths) - 1
+        wire = "".join(f"GET {p} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                       f"{'Connection: close' + chr(13) + chr(10) if i == last else ''}\r\n"
+                       for i, p in enumerate(paths)).encode()
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as sock:
+            sock.sendall(wire)
+            received = b"".join(iter(lambda: sock.recv(65536), b""))
+        # One buffer for every response: http.client reads ahead.
+        stream = _SharedStream(received)
+        answers = []
+        for _ in paths:
+            r = http.client.HTTPResponse(stream, method="GET")
+            r.begin()
+            answers.append((r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()))
+        return answers
+
+
+class _SharedStream(io.BytesIO):
+    """Received bytes that several http.client responses read in turn, as from a socket."""
+
+    def makefile(self, *_args, **_kw):
+        return self
+
+    def close(self):
+        pass
 
 
 def vm_kib(pid, field):
