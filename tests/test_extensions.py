@@ -1,6 +1,8 @@
 """Extension modules (`WasmApacheModule`) in httpd's request phases, on a real apache2."""
 
+import concurrent.futures
 import json
+import http.client
 import os
 import re
 import shutil
@@ -71,6 +73,11 @@ WasmApacheModule {ext('rewrite')} "rewrite /old/ /new/; redirect /moved/ https:/
 <Location /probe>
     SetHandler ext-probe
     WasmApacheModule {ext('ext_probe')} "read-body"
+</Location>
+<Location /probe-thread>
+    SetHandler ext-probe
+    WasmApacheModuleScope thread
+    WasmApacheModule {ext('ext_probe')} "read-body trap-if-asked"
 </Location>
 <Location /panic>
     WasmApacheModule {ext('ext_probe')} "panic-fixups"
@@ -231,11 +238,58 @@ def test_modules_run_in_configuration_order(server):
 
 
 def test_one_instance_per_request_sees_all_phases(server):
-    status, _, body = server.request("POST", "/probe", body=b"12345")
-    assert status == 200
+    status, headers, body = server.request("POST", "/probe", body=b"12345")
+    assert status == 200 and headers["x-instance-requests"] == "1"
     assert body == b"user= body_in_access=5 phases=access,fixups,handler\n"
     # A new request gets a new instance: no state carried over.
-    assert server.request("POST", "/probe", body=b"1")[2] == b"user= body_in_access=1 phases=access,fixups,handler\n"
+    status, headers, body = server.request("POST", "/probe", body=b"1")
+    assert body == b"user= body_in_access=1 phases=access,fixups,handler\n"
+    assert headers["x-instance-requests"] == "1"
+
+
+def keep_alive_posts(server, path, bodies):
+    """POSTs on one keep-alive connection; (status, headers, body) of each."""
+    c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        answers = []
+        for body in bodies:
+            c.request("POST", path, body=body)
+            r = c.getresponse()
+            answers.append((r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()))
+        return answers
+    finally:
+        c.close()
+
+
+def test_thread_scope_reuses_instances_with_fresh_request_state(server):
+    # 40 requests, at most 16 worker threads (2 children x 8): some thread serves several,
+    # with the instance it kept; the SDK still starts each request from a new value.
+    answers = keep_alive_posts(server, "/probe-thread", [b"x" * (i % 5) for i in range(40)])
+    for i, (status, _, body) in enumerate(answers):
+        assert status == 200
+        assert body == f"user= body_in_access={i % 5} phases=access,fixups,handler\n".encode()
+    assert max(int(h["x-instance-requests"]) for _, h, _ in answers) >= 2
+
+
+def test_every_worker_busy_with_several_modules_at_once(server):
+    # /probe-thread runs six modules per request (four server-wide ones); 16 clients keep all
+    # worker threads busy, so every instance's Store holds a fiber stack at the same time.
+    def client(_):
+        return [server.request("POST", "/probe-thread", body=b"abc")[0] for _ in range(10)]
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        statuses = [s for batch in pool.map(client, range(16)) for s in batch]
+    assert statuses == [200] * 160
+    assert "cannot instantiate" not in server.error_log()
+
+
+def test_thread_scope_never_reuses_a_trapped_instance(server):
+    traps = lambda: server.error_log().count("wasm `unreachable` instruction executed")  # noqa: E731
+    before = traps()
+    status, _, _ = server.request("POST", "/probe-thread?trap", body=b"")
+    assert status == 500 and traps() == before + 1
+    answers = keep_alive_posts(server, "/probe-thread", [b"ab"] * 20)
+    assert all(a[0] == 200 and a[2] == b"user= body_in_access=2 phases=access,fixups,handler\n" for a in answers)
+    assert traps() == before + 1
 
 
 def test_check_user_id(server):

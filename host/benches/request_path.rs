@@ -5,7 +5,9 @@
 //! - `handler/trivial` and `handler/hello`: `handler::serve` end to end (WASI context,
 //!   stdio, deadline, instance, run, response) with an in-memory request;
 //! - `hook/first-call` (instantiate + one hook call), `hook/next-call` (a further phase of
-//!   the same request) and `hook/4-header-sets`, with the add-headers example module.
+//!   the same request), `hook/4-header-sets`, and `hook/thread-scope-request` (a whole
+//!   request's hook under `WasmApacheModuleScope thread`: the thread's kept instance), with
+//!   the add-headers example module.
 //!
 //! `make guests` first (the hello and add-headers guests come from build/guests).
 //! Run: cargo bench -p mod_wasm_host
@@ -16,7 +18,7 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, Criterion};
 use host::config::{DirConfig, ModuleRef};
 use host::engine::{start_child, ChildSettings, Loaded, P1State};
-use host::extension::{ExtensionRef, Phase, RequestInstances};
+use host::extension::{ExtensionRef, Phase, RequestInstances, Scope};
 use host::limits::{Limits, MemoryCap};
 use host::testing::{MemoryHttpdRequest, MemoryRequest};
 use wasmtime::Store;
@@ -72,16 +74,22 @@ fn benches(c: &mut Criterion) {
     c.bench_function("hook/first-call", |b| {
         b.iter(|| {
             let mut instances = RequestInstances::default();
-            instances.run(&no_edits, Phase::Fixups, limits, Box::new(MemoryHttpdRequest::default()))
+            instances.run(&no_edits, Phase::Fixups, limits, Scope::Request, Box::new(MemoryHttpdRequest::default()))
+        })
+    });
+    c.bench_function("hook/thread-scope-request", |b| {
+        b.iter(|| {
+            let mut instances = RequestInstances::default();
+            instances.run(&no_edits, Phase::Fixups, limits, Scope::Thread, Box::new(MemoryHttpdRequest::default()))
         })
     });
     c.bench_function("hook/next-call", |b| {
         let mut instances = RequestInstances::default();
-        b.iter(|| instances.run(&no_edits, Phase::Fixups, limits, Box::new(MemoryHttpdRequest::default())))
+        b.iter(|| instances.run(&no_edits, Phase::Fixups, limits, Scope::Request, Box::new(MemoryHttpdRequest::default())))
     });
     c.bench_function("hook/4-header-sets", |b| {
         let mut instances = RequestInstances::default();
-        b.iter(|| instances.run(&four_sets, Phase::Fixups, limits, Box::new(MemoryHttpdRequest::default())))
+        b.iter(|| instances.run(&four_sets, Phase::Fixups, limits, Scope::Request, Box::new(MemoryHttpdRequest::default())))
     });
 }
 

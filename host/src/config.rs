@@ -9,14 +9,14 @@
 //! * `WasmEnv` — merged by name; the inner value wins.
 //! * `WasmDir` / `WasmMapDir` — merged by guest path; the inner mapping wins.
 //! * `WasmEnableCGI`, `WasmMapCGIFileNames`, `WasmEntryPoint`, `WasmTimeout`,
-//!   `WasmMemoryLimit` — the inner value if set.
+//!   `WasmMemoryLimit`, `WasmApacheModuleScope` — the inner value if set.
 //! * `WasmApacheModule` — accumulates: the outer section's modules run first, then the inner
 //!   section's, each line with its own config string (one instance per file and request).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::extension::{exported_phases, ExtensionRef, PhaseSet};
+use crate::extension::{exported_phases, ExtensionRef, PhaseSet, Scope};
 use crate::limits::Limits;
 use crate::registry::ModuleSlot;
 
@@ -54,6 +54,8 @@ pub struct DirConfig {
     pub extensions: Vec<ExtensionRef>,
     /// The phases any of `extensions` exports (filled in by [`DirConfig::add_extension`]).
     pub extension_phases: PhaseSet,
+    /// `WasmApacheModuleScope`: how long the instances of `extensions` live.
+    pub extension_scope: Option<Scope>,
     /// `WasmTimeout`.
     pub timeout: Option<std::time::Duration>,
     /// `WasmMemoryLimit`, in bytes.
@@ -74,6 +76,7 @@ impl DirConfig {
             entry_point: add.entry_point.clone().or_else(|| base.entry_point.clone()),
             extensions: base.extensions.iter().chain(add.extensions.iter()).cloned().collect(),
             extension_phases: base.extension_phases | add.extension_phases,
+            extension_scope: add.extension_scope.or(base.extension_scope),
             timeout: add.timeout.or(base.timeout),
             memory_limit: add.memory_limit.or(base.memory_limit),
         }
@@ -109,6 +112,10 @@ impl DirConfig {
             timeout: self.timeout.unwrap_or(default.timeout),
             memory: self.memory_limit.unwrap_or(default.memory),
         }
+    }
+
+    pub fn extension_scope(&self) -> Scope {
+        self.extension_scope.unwrap_or_default()
     }
 
     pub fn cgi(&self) -> bool {
@@ -204,6 +211,11 @@ mod tests {
         let off = DirConfig { enable_cgi: Some(false), ..Default::default() };
         assert!(!DirConfig::merge(&outer, &off).cgi());
         assert_eq!(DirConfig::default().entry_point(), "_start");
+        let thread = DirConfig { extension_scope: Some(Scope::Thread), ..Default::default() };
+        assert_eq!(DirConfig::merge(&thread, &inner).extension_scope(), Scope::Thread);
+        let request = DirConfig { extension_scope: Some(Scope::Request), ..Default::default() };
+        assert_eq!(DirConfig::merge(&thread, &request).extension_scope(), Scope::Request);
+        assert_eq!(DirConfig::default().extension_scope(), Scope::Request);
     }
 
     #[test]

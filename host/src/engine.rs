@@ -68,8 +68,11 @@ pub struct LoadFailure {
 const CORE_INSTANCES_PER_REQUEST: u32 = 32;
 const MEMORIES_PER_REQUEST: u32 = 16;
 const COMPONENT_INSTANCES_PER_REQUEST: u32 = 8;
-/// Guests run as async calls, one at a time per thread, each on a fiber stack.
-const STACKS_PER_REQUEST: u32 = 2;
+/// Guests run as async calls on fiber stacks, and a Store keeps the stack of its last call
+/// until it is dropped: one stack per live Store, i.e. per extension instance (a request's
+/// and those a thread keeps under `WasmApacheModuleScope thread`) plus the handler's.
+/// Stacks are address space until used.
+const STACKS_PER_REQUEST: u32 = COMPONENT_INSTANCES_PER_REQUEST + 1;
 /// Bytes of each pooled memory and table reset in place (memset/memcpy from the image) when
 /// a slot is reused, instead of being dropped with madvise: every dropped page costs a page
 /// fault and a TLB shootdown across the child's threads on the next request (measured: 6.8

@@ -2,10 +2,16 @@
 //! world (wit/apache-httpd.wit) that take part in httpd's request phases.
 //!
 //! A component exports one interface per phase it implements; [`ExtensionPre`] remembers
-//! which, so a phase it does not export is never called. For each request the first hook
-//! call instantiates the module ([`RequestInstances`]); the instance lives until the request
-//! ends, so a guest keeps state from one phase to the next.
+//! which, so a phase it does not export is never called. A request's first hook call for a
+//! module gives it an instance ([`RequestInstances`]) that stays with the request until it
+//! ends, so a guest keeps state from one phase to the next. Under [`Scope::Request`] that
+//! instance is new and is dropped with the request; under [`Scope::Thread`] it is taken from
+//! the worker thread's kept instances and returned to them afterwards, so its memory (caches,
+//! parsed configuration) outlives the request and only the first request pays for the
+//! instantiation. A guest tells its requests apart by [`RequestInstances`]'s serial number.
 
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use wasmtime::component::{Component, ComponentExportIndex, HasSelf, Instance, InstancePre, Linker, Resource, ResourceTable};
@@ -89,6 +95,28 @@ impl Phase {
     }
 }
 
+/// How long an extension module's instance lives (`WasmApacheModuleScope`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Scope {
+    /// A new instance for every request, dropped when the request ends: nothing a guest
+    /// does in one request is visible to the next.
+    #[default]
+    Request,
+    /// Instances are kept by the worker thread and reused by its next requests (one request
+    /// at a time), like mod_lua's `LuaScope thread`. A trapped instance is never reused.
+    Thread,
+}
+
+impl Scope {
+    pub fn parse(word: &str) -> Result<Scope, String> {
+        match word.to_ascii_lowercase().as_str() {
+            "request" => Ok(Scope::Request),
+            "thread" => Ok(Scope::Thread),
+            _ => Err(format!("`{word}` is not a scope: use request or thread")),
+        }
+    }
+}
+
 /// The phases a set of modules exports, as bits ([`Phase::bit`]).
 pub type PhaseSet = u16;
 
@@ -128,6 +156,8 @@ struct HookCall {
     req: Box<dyn HttpdRequest>,
     phase: Phase,
     config: Option<Arc<str>>,
+    /// [`RequestInstances::serial`] of the request.
+    serial: u64,
 }
 
 /// Store data of an extension module instance.
@@ -193,21 +223,76 @@ struct Live {
     slot: Arc<ModuleSlot>,
     store: Store<ExtState>,
     instance: Instance,
+    scope: Scope,
+    /// The memory limit the store was made with.
+    memory: u64,
     /// A trapped instance is not entered again.
     failed: bool,
 }
 
-/// The extension instances of one request, created as phases need them.
-#[derive(Default)]
+thread_local! {
+    /// [`Scope::Thread`] instances between requests, at most one per module.
+    static KEPT: RefCell<Vec<Live>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Numbers requests, so that a reused instance can tell a new request from the last one.
+static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
+
+/// The extension instances of one request, created or taken as phases need them.
 pub struct RequestInstances {
     live: Vec<Live>,
+    /// Unique in this process; what the guest's `request.serial` returns.
+    serial: u64,
+}
+
+impl Default for RequestInstances {
+    fn default() -> Self {
+        RequestInstances { live: Vec::new(), serial: NEXT_SERIAL.fetch_add(1, Ordering::Relaxed) }
+    }
+}
+
+impl Drop for RequestInstances {
+    /// Gives thread-scoped instances back to the thread that ends the request (with httpd's
+    /// event MPM, the one that finishes writing the response); a thread keeps one instance
+    /// per module and drops any other.
+    fn drop(&mut self) {
+        let reusable = self.live.drain(..).filter(|l| l.scope == Scope::Thread && !l.failed);
+        let _ = KEPT.try_with(|kept| {
+            let mut kept = kept.borrow_mut();
+            for live in reusable {
+                if !kept.iter().any(|k| Arc::ptr_eq(&k.slot, &live.slot)) {
+                    kept.push(live);
+                }
+            }
+        });
+    }
+}
+
+/// This thread's kept instance of `slot`, if it was made with the same memory limit.
+fn take_kept(slot: &Arc<ModuleSlot>, memory: u64) -> Option<Live> {
+    KEPT.try_with(|kept| {
+        let mut kept = kept.borrow_mut();
+        let i = kept.iter().position(|k| Arc::ptr_eq(&k.slot, slot))?;
+        let live = kept.swap_remove(i);
+        (live.memory == memory).then_some(live)
+    })
+    .ok()
+    .flatten()
 }
 
 impl RequestInstances {
-    /// Calls `module`'s export for `phase`, instantiating the module first if this request has
-    /// not used it yet. Declines if the module does not export the phase. Failures are
-    /// logged through `req`, naming the module and the phase.
-    pub fn run(&mut self, module: &ExtensionRef, phase: Phase, limits: Limits, mut req: Box<dyn HttpdRequest>) -> HookOutcome {
+    /// Calls `module`'s export for `phase`, instantiating the module first (or, in
+    /// [`Scope::Thread`], taking the thread's kept instance) if this request has not used it
+    /// yet. Declines if the module does not export the phase. Failures are logged through
+    /// `req`, naming the module and the phase.
+    pub fn run(
+        &mut self,
+        module: &ExtensionRef,
+        phase: Phase,
+        limits: Limits,
+        scope: Scope,
+        mut req: Box<dyn HttpdRequest>,
+    ) -> HookOutcome {
         let path = module.slot.name();
         let pre = match module.slot.ready() {
             Ok(crate::engine::Loaded::Extension(pre)) => pre,
@@ -222,21 +307,28 @@ impl RequestInstances {
         };
         let index = match self.live.iter().position(|l| Arc::ptr_eq(&l.slot, &module.slot)) {
             Some(i) => i,
-            None => match run_with_deadline(limits.timeout, instantiate(pre, limits.memory)) {
-                Ok(Some(Ok((store, instance)))) => {
-                    self.live.push(Live { slot: module.slot.clone(), store, instance, failed: false });
-                    self.live.len() - 1
-                }
-                Ok(Some(Err(e))) => return instantiate_failed(&mut *req, path, phase, &crate::handler::one_line(&e), 503),
-                Ok(None) => return instantiate_failed(&mut *req, path, phase, &deadline_message(limits.timeout), 503),
-                Err(reason) => return instantiate_failed(&mut *req, path, phase, &reason, 500),
-            },
+            None => {
+                let kept = if scope == Scope::Thread { take_kept(&module.slot, limits.memory) } else { None };
+                let live = match kept {
+                    Some(live) => live,
+                    None => match run_with_deadline(limits.timeout, instantiate(pre, limits.memory)) {
+                        Ok(Some(Ok((store, instance)))) => {
+                            Live { slot: module.slot.clone(), store, instance, scope, memory: limits.memory, failed: false }
+                        }
+                        Ok(Some(Err(e))) => return instantiate_failed(&mut *req, path, phase, &crate::handler::one_line(&e), 503),
+                        Ok(None) => return instantiate_failed(&mut *req, path, phase, &deadline_message(limits.timeout), 503),
+                        Err(reason) => return instantiate_failed(&mut *req, path, phase, &reason, 500),
+                    },
+                };
+                self.live.push(live);
+                self.live.len() - 1
+            }
         };
         let live = &mut self.live[index];
         if live.failed {
             return HookOutcome::Failed(500);
         }
-        live.store.data_mut().call = Some(HookCall { req, phase, config: module.config.clone() });
+        live.store.data_mut().call = Some(HookCall { req, phase, config: module.config.clone(), serial: self.serial });
         let (result, failure_status) = match run_with_deadline(limits.timeout, call_hook(&mut live.store, &live.instance, &func_index)) {
             Ok(Some(result)) => (result, 500),
             Ok(None) => (Err(wasmtime::format_err!("{}", deadline_message(limits.timeout))), 503),
@@ -487,6 +579,9 @@ impl wit::HostRequest for ExtState {
 
     fn module_config(&mut self, _: R) -> Res<Option<String>> {
         Ok(self.call()?.config.as_deref().map(str::to_owned))
+    }
+    fn serial(&mut self, _: R) -> Res<u64> {
+        Ok(self.call()?.serial)
     }
 
     fn table_get(&mut self, _: R, t: wit::Table, name: String) -> Res<Option<String>> {

@@ -25,6 +25,8 @@ const char *wasm_cmd_map_cgi_file_names(cmd_parms *cmd, void *cfg, int on);
 
 const char *wasm_cmd_apache_module(cmd_parms *cmd, void *cfg, const char *path, const char *config);
 
+const char *wasm_cmd_apache_module_scope(cmd_parms *cmd, void *cfg, const char *arg);
+
 const char *wasm_cmd_timeout(cmd_parms *cmd, void *cfg, const char *arg);
 
 const char *wasm_cmd_memory_limit(cmd_parms *cmd, void *cfg, const char *arg);

@@ -233,6 +233,15 @@ pub unsafe extern "C" fn wasm_cmd_apache_module(
 }
 
 #[no_mangle]
+pub unsafe extern "C" fn wasm_cmd_apache_module_scope(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
+    directive(cmd, |c| {
+        once(c.extension_scope.is_some())?;
+        c.extension_scope = Some(host::extension::Scope::parse(&c_str(arg))?);
+        Ok(())
+    }, cfg)
+}
+
+#[no_mangle]
 pub unsafe extern "C" fn wasm_cmd_timeout(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
     directive(cmd, |c| {
         once(c.timeout.is_some())?;

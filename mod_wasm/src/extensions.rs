@@ -28,10 +28,10 @@ unsafe fn run_phase(r: *mut request_rec, phase: Phase) -> c_int {
         Phase::TranslateName | Phase::CheckUserId | Phase::AuthChecker | Phase::TypeChecker | Phase::Handler
     );
     let instances = request_instances(r);
-    let limits = cfg.limits();
+    let (limits, scope) = (cfg.limits(), cfg.extension_scope());
     let mut result = DECLINED as c_int;
     for ext in &cfg.extensions {
-        match (*instances).run(ext, phase, limits, Box::new(HookRequest::new(r))) {
+        match (*instances).run(ext, phase, limits, scope, Box::new(HookRequest::new(r))) {
             HookOutcome::Declined => {}
             HookOutcome::Ok if phase == Phase::Handler => {
                 // The response is complete: end it and send it now, as the content handler

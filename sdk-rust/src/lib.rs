@@ -25,10 +25,14 @@
 //! Build with `cargo build --release --target wasm32-wasip2` (a `cdylib` crate) and load
 //! the `.wasm` with `WasmApacheModule /path/to/module.wasm [config string]`.
 //!
-//! **State.** mod_wasm creates one instance of the module per request, at the first phase
-//! that needs it, and drops it when the request ends. The value `export!` creates with
-//! [`Default`] lives exactly that long: set a field in `access_checker`, read it in
-//! `log_transaction`. Nothing survives to the next request.
+//! **State.** The value `export!` creates with [`Default`] lives for one request: set a
+//! field in `access_checker`, read it in `log_transaction`; the next request starts from a
+//! new value. By default (`WasmApacheModuleScope request`) mod_wasm also gives every request
+//! a new instance of the module, so nothing at all survives to the next request. Under
+//! `WasmApacheModuleScope thread` a worker thread keeps its instance for its next requests:
+//! statics, `thread_local!`s and lazily built tables (a parsed configuration, compiled
+//! patterns) stay, and only the first request pays to build them. The previous request's
+//! value is dropped when the next request reaches the module.
 //!
 //! **Errors.** Calls that can fail return `Result<_, Error>`; nothing in this crate panics on
 //! a host error. A panic or trap in your module fails its request with 500 and one log line.
@@ -49,6 +53,12 @@ impl<'a> Request<'a> {
     #[doc(hidden)]
     pub fn __new(inner: &'a wit::Request) -> Self {
         Request { inner }
+    }
+
+    /// Identifies the request: the same in all its phases, different for every other
+    /// request of this httpd process (see `WasmApacheModuleScope`).
+    pub fn serial(&self) -> u64 {
+        self.inner.serial()
     }
 
     /// `GET`, `POST` …
@@ -325,6 +335,31 @@ macro_rules! log_debug {
     ($r:expr, $($arg:tt)+) => { $crate::log!($r, $crate::LogLevel::Debug, $($arg)+) };
 }
 
+/// The module value of the request being served: a new one whenever the host's request
+/// serial changes (the instance may serve many requests in turn).
+#[doc(hidden)]
+pub struct __PerRequest<M> {
+    current: core::cell::RefCell<Option<(u64, M)>>,
+}
+
+impl<M: Module> __PerRequest<M> {
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        __PerRequest { current: core::cell::RefCell::new(None) }
+    }
+
+    pub fn with<R>(&self, request: &Request, f: impl FnOnce(&mut M, &Request) -> R) -> R {
+        let serial = request.inner.serial();
+        let mut current = self.current.borrow_mut();
+        let module = match &mut *current {
+            Some((s, module)) if *s == serial => module,
+            // The previous request's value is dropped here, when the next one begins.
+            other => &mut other.insert((serial, M::default())).1,
+        };
+        f(module, request)
+    }
+}
+
 /// Exports a [`Module`] for the listed phases:
 /// `export!(MyModule => access_checker, fixups, log_transaction);`
 ///
@@ -334,8 +369,7 @@ macro_rules! log_debug {
 macro_rules! export {
     ($module:ty => $($phase:ident),+ $(,)?) => {
         ::std::thread_local! {
-            static __MOD_WASM_MODULE: ::core::cell::RefCell<$module> =
-                ::core::cell::RefCell::new(<$module as ::core::default::Default>::default());
+            static __MOD_WASM_MODULE: $crate::__PerRequest<$module> = $crate::__PerRequest::new();
         }
         #[doc(hidden)]
         struct __ModWasmExports;
@@ -367,7 +401,7 @@ macro_rules! __phase_impl {
         impl $crate::bindings::$world::exports::apache::httpd::$world::Guest for __ModWasmExports {
             fn $func(r: &$crate::bindings::apache::httpd::types::Request) -> $crate::HookResult {
                 let request = $crate::Request::__new(r);
-                __MOD_WASM_MODULE.with(|m| <$m as $crate::Module>::$func(&mut m.borrow_mut(), &request))
+                __MOD_WASM_MODULE.with(|m| m.with(&request, <$m as $crate::Module>::$func))
             }
         }
         $crate::bindings::$world::$export_macro!(__ModWasmExports with_types_in $crate::bindings::$world);

@@ -2,18 +2,31 @@
 //!
 //! - `panic-fixups`: panics in fixups;
 //! - `trap-access`: executes `unreachable` in access-checker;
+//! - `trap-if-asked`: the same, when the query string is `trap`;
 //! - `spin-fixups`: loops forever in fixups (its WasmTimeout stops it);
 //! - `crlf`: tries a header value with CR LF and reports the result in `X-Crlf`;
 //! - `wrong-phase`: tries write-body in fixups and reports in `X-Wrong-Phase`;
 //! - `authn`: check-user-id takes the user from `X-User` (401 without it);
 //! - the handler `ext-probe` answers with the user, the body read in access-checker and
-//!   the phases seen by this instance.
+//!   the phases seen in this request, and tells in `X-Instance-Requests` how many requests
+//!   this instance has served (more than 1 only under `WasmApacheModuleScope thread`).
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use mod_wasm_sdk::{export, Error, HookResult, Module, Request};
 
-#[derive(Default)]
+/// Requests this instance has served: the SDK makes one `Probe` per request.
+static REQUESTS: AtomicU32 = AtomicU32::new(0);
+
 struct Probe {
     phases: Vec<&'static str>,
     body_in_access: Option<usize>,
+}
+
+impl Default for Probe {
+    fn default() -> Self {
+        REQUESTS.fetch_add(1, Ordering::Relaxed);
+        Probe { phases: Vec::new(), body_in_access: None }
+    }
 }
 
 fn has(r: &Request, word: &str) -> bool {
@@ -32,7 +45,7 @@ fn describe(result: Result<(), Error>) -> String {
 impl Module for Probe {
     fn access_checker(&mut self, r: &Request) -> HookResult {
         self.phases.push("access");
-        if has(r, "trap-access") {
+        if has(r, "trap-access") || (has(r, "trap-if-asked") && r.args().as_deref() == Some("trap")) {
             #[cfg(target_family = "wasm")]
             core::arch::wasm32::unreachable();
         }
@@ -88,7 +101,9 @@ impl Module for Probe {
             self.body_in_access.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
             self.phases.join(",")
         );
-        match r.set_content_type("text/plain").and_then(|()| r.write_body(text.as_bytes())) {
+        let served = REQUESTS.load(Ordering::Relaxed).to_string();
+        let written = r.headers_out().set("X-Instance-Requests", &served);
+        match written.and_then(|()| r.set_content_type("text/plain")).and_then(|()| r.write_body(text.as_bytes())) {
             Ok(()) => HookResult::Ok,
             Err(_) => HookResult::HttpStatus(500),
         }
