@@ -8,7 +8,9 @@
 
 use std::cell::RefCell;
 use std::future::Future;
-use std::time::Duration;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
 
@@ -141,7 +143,19 @@ pub(crate) fn run_with_deadline<F: Future>(timeout: Duration, call: F) -> Result
             *slot = Some(runtime);
         }
         let runtime = slot.as_ref().ok_or("no runtime")?;
-        Ok(runtime.block_on(async { tokio::time::timeout(timeout, call).await.ok() }))
+        // Most calls finish without ever waiting: poll once, in the runtime's context (for
+        // the timers and blocking pool a host call may use), before paying for the timer
+        // and the scheduler. A guest that yields (at an epoch tick) or waits goes on below.
+        let started = Instant::now();
+        let mut call = pin!(call);
+        {
+            let _context = runtime.enter();
+            if let Poll::Ready(output) = call.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+                return Ok(Some(output));
+            }
+        }
+        let left = timeout.saturating_sub(started.elapsed());
+        Ok(runtime.block_on(async { tokio::time::timeout(left, call).await.ok() }))
     })
 }
 
