@@ -75,6 +75,7 @@ CASES = [
     ("Wasm WIT handler", "/wit", "GET"),
     ("Wasm fixups hook header", "/wasm-fixups/static.txt", "GET"),
     ("Wasm fixups hook header (thread scope)", "/wasm-fixups-thread/static.txt", "GET"),
+    ("Wasm fixups hook header (server scope)", "/wasm-fixups-server/static.txt", "GET"),
 ]
 
 RATIOS = [
@@ -131,14 +132,18 @@ LuaScope thread
     WasmApacheModuleScope thread
     WasmApacheModule {ext('add_headers')} "set X-Test yes"
 </Location>
+<Location /wasm-fixups-server>
+    WasmApacheModuleScope server
+    WasmApacheModule {ext('add_headers')} "set X-Test yes"
+</Location>
 """
 
 
 def prepare(apache):
     htdocs = apache.dir / "htdocs"
-    for d in ["lua", "cgi", "plain", "lua-fixups", "headers", "wasm-fixups", "wasm-fixups-thread"]:
+    for d in ["lua", "cgi", "plain", "lua-fixups", "headers", "wasm-fixups", "wasm-fixups-thread", "wasm-fixups-server"]:
         (htdocs / d).mkdir(exist_ok=True)
-    for d in ["", "plain", "lua-fixups", "headers", "wasm-fixups", "wasm-fixups-thread"]:
+    for d in ["", "plain", "lua-fixups", "headers", "wasm-fixups", "wasm-fixups-thread", "wasm-fixups-server"]:
         (htdocs / d / "static.txt").write_text("Hello from a file!\n")
     (htdocs / "lua" / "hello.lua").write_text(LUA_HANDLER)
     (apache.dir / "fixups.lua").write_text(LUA_FIXUPS)

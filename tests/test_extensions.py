@@ -79,6 +79,11 @@ WasmApacheModule {ext('rewrite')} "rewrite /old/ /new/; redirect /moved/ https:/
     WasmApacheModuleScope thread
     WasmApacheModule {ext('ext_probe')} "read-body trap-if-asked"
 </Location>
+<Location /probe-server>
+    SetHandler ext-probe
+    WasmApacheModuleScope server
+    WasmApacheModule {ext('ext_probe')} "read-body trap-if-asked"
+</Location>
 <Location /panic>
     WasmApacheModule {ext('ext_probe')} "panic-fixups"
 </Location>
@@ -261,10 +266,12 @@ def keep_alive_posts(server, path, bodies):
         c.close()
 
 
-def test_thread_scope_reuses_instances_with_fresh_request_state(server):
+@pytest.mark.parametrize("path", ["/probe-thread", "/probe-server"])
+def test_kept_instances_are_reused_with_fresh_request_state(server, path):
     # 40 requests, at most 16 worker threads (2 children x 8): some thread serves several,
-    # with the instance it kept; the SDK still starts each request from a new value.
-    answers = keep_alive_posts(server, "/probe-thread", [b"x" * (i % 5) for i in range(40)])
+    # with the instance it kept (thread), or a child lends the same instance again (server);
+    # the SDK still starts each request from a new value.
+    answers = keep_alive_posts(server, path, [b"x" * (i % 5) for i in range(40)])
     for i, (status, _, body) in enumerate(answers):
         assert status == 200
         assert body == f"user= body_in_access={i % 5} phases=access,fixups,handler\n".encode()
@@ -272,22 +279,24 @@ def test_thread_scope_reuses_instances_with_fresh_request_state(server):
 
 
 def test_every_worker_busy_with_several_modules_at_once(server):
-    # /probe-thread runs six modules per request (four server-wide ones); 16 clients keep all
-    # worker threads busy, so every instance's Store holds a fiber stack at the same time.
-    def client(_):
-        return [server.request("POST", "/probe-thread", body=b"abc")[0] for _ in range(10)]
+    # Five modules per request (four server-wide ones); 16 clients keep all worker threads
+    # busy, so every instance's Store holds a fiber stack at the same time.
+    def client(i):
+        path = ["/probe", "/probe-thread", "/probe-server"][i % 3]
+        return [server.request("POST", path, body=b"abc")[0] for _ in range(10)]
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         statuses = [s for batch in pool.map(client, range(16)) for s in batch]
     assert statuses == [200] * 160
     assert "cannot instantiate" not in server.error_log()
 
 
-def test_thread_scope_never_reuses_a_trapped_instance(server):
+@pytest.mark.parametrize("path", ["/probe-thread", "/probe-server"])
+def test_a_trapped_instance_is_never_reused(server, path):
     traps = lambda: server.error_log().count("wasm `unreachable` instruction executed")  # noqa: E731
     before = traps()
-    status, _, _ = server.request("POST", "/probe-thread?trap", body=b"")
+    status, _, _ = server.request("POST", f"{path}?trap", body=b"")
     assert status == 500 and traps() == before + 1
-    answers = keep_alive_posts(server, "/probe-thread", [b"ab"] * 20)
+    answers = keep_alive_posts(server, path, [b"ab"] * 20)
     assert all(a[0] == 200 and a[2] == b"user= body_in_access=2 phases=access,fixups,handler\n" for a in answers)
     assert traps() == before + 1
 

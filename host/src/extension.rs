@@ -5,16 +5,16 @@
 //! which, so a phase it does not export is never called. A request's first hook call for a
 //! module gives it an instance ([`RequestInstances`]) that stays with the request until it
 //! ends, so a guest keeps state from one phase to the next. Under [`Scope::Request`] that
-//! instance is new and is dropped with the request; under [`Scope::Thread`] it is taken from
-//! the worker thread's kept instances and returned to them afterwards, so its memory (caches,
-//! parsed configuration) outlives the request and only the first request pays for the
-//! instantiation. A guest tells its requests apart by [`RequestInstances`]'s serial number.
+//! instance is new and is dropped with the request; under [`Scope::Thread`] and
+//! [`Scope::Server`] it is taken from the instances the worker thread or the process kept and
+//! returned to them afterwards, so its memory (caches, parsed configuration) outlives the
+//! request and only a request that finds none pays for the instantiation. A guest tells its requests apart by [`RequestInstances`]'s serial number.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use wasmtime::component::{Component, ComponentExportIndex, HasSelf, Instance, InstancePre, Linker, Resource, ResourceTable};
+use wasmtime::component::{Component, ComponentExportIndex, HasSelf, Instance, InstancePre, Linker, Resource, ResourceTable, TypedFunc};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -105,6 +105,10 @@ pub enum Scope {
     /// Instances are kept by the worker thread and reused by its next requests (one request
     /// at a time), like mod_lua's `LuaScope thread`. A trapped instance is never reused.
     Thread,
+    /// Instances are kept by the child process and lent to one request at a time, the most
+    /// recently returned first, like mod_lua's `LuaScope server`: as many instances as
+    /// requests use at once, and the ones in use are the ones still in the CPU's caches.
+    Server,
 }
 
 impl Scope {
@@ -112,7 +116,8 @@ impl Scope {
         match word.to_ascii_lowercase().as_str() {
             "request" => Ok(Scope::Request),
             "thread" => Ok(Scope::Thread),
-            _ => Err(format!("`{word}` is not a scope: use request or thread")),
+            "server" => Ok(Scope::Server),
+            _ => Err(format!("`{word}` is not a scope: use request, thread or server")),
         }
     }
 }
@@ -219,10 +224,14 @@ pub enum HookOutcome {
     Failed(u16),
 }
 
+/// A phase's export, typed (looked up and checked once per instance).
+type HookFunc = TypedFunc<(Resource<RequestRef>,), (wit::HookResult,)>;
+
 struct Live {
     slot: Arc<ModuleSlot>,
     store: Store<ExtState>,
     instance: Instance,
+    hooks: [Option<HookFunc>; 9],
     scope: Scope,
     /// The memory limit the store was made with.
     memory: u64,
@@ -232,8 +241,11 @@ struct Live {
 
 thread_local! {
     /// [`Scope::Thread`] instances between requests, at most one per module.
-    static KEPT: RefCell<Vec<Live>> = const { RefCell::new(Vec::new()) };
+    static THREAD_KEPT: RefCell<Vec<Live>> = const { RefCell::new(Vec::new()) };
 }
+
+/// [`Scope::Server`] instances between requests, the most recently returned last.
+static SERVER_KEPT: Mutex<Vec<Live>> = Mutex::new(Vec::new());
 
 /// Numbers requests, so that a reused instance can tell a new request from the last one.
 static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
@@ -252,38 +264,57 @@ impl Default for RequestInstances {
 }
 
 impl Drop for RequestInstances {
-    /// Gives thread-scoped instances back to the thread that ends the request (with httpd's
-    /// event MPM, the one that finishes writing the response); a thread keeps one instance
-    /// per module and drops any other.
+    /// Gives kept-scope instances back: a thread-scoped one to the thread that ends the
+    /// request (with httpd's event MPM, the one that finishes writing the response), which
+    /// keeps one per module and drops any other; a server-scoped one to the process's pool.
     fn drop(&mut self) {
-        let reusable = self.live.drain(..).filter(|l| l.scope == Scope::Thread && !l.failed);
-        let _ = KEPT.try_with(|kept| {
-            let mut kept = kept.borrow_mut();
-            for live in reusable {
-                if !kept.iter().any(|k| Arc::ptr_eq(&k.slot, &live.slot)) {
-                    kept.push(live);
+        for live in self.live.drain(..).filter(|l| !l.failed) {
+            match live.scope {
+                Scope::Request => {}
+                Scope::Thread => {
+                    let _ = THREAD_KEPT.try_with(|kept| {
+                        let mut kept = kept.borrow_mut();
+                        if !kept.iter().any(|k| Arc::ptr_eq(&k.slot, &live.slot)) {
+                            kept.push(live);
+                        }
+                    });
                 }
+                Scope::Server => server_kept().push(live),
             }
-        });
+        }
     }
 }
 
-/// This thread's kept instance of `slot`, if it was made with the same memory limit.
-fn take_kept(slot: &Arc<ModuleSlot>, memory: u64) -> Option<Live> {
-    KEPT.try_with(|kept| {
-        let mut kept = kept.borrow_mut();
-        let i = kept.iter().position(|k| Arc::ptr_eq(&k.slot, slot))?;
-        let live = kept.swap_remove(i);
-        (live.memory == memory).then_some(live)
-    })
-    .ok()
-    .flatten()
+fn server_kept() -> std::sync::MutexGuard<'static, Vec<Live>> {
+    // Lives are pushed and popped whole; a panic elsewhere cannot leave one half-moved.
+    SERVER_KEPT.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A kept instance of `slot` for `scope`, if one was made with the same memory limit.
+fn take_kept(scope: Scope, slot: &Arc<ModuleSlot>, memory: u64) -> Option<Live> {
+    let live = match scope {
+        Scope::Request => None,
+        Scope::Thread => THREAD_KEPT
+            .try_with(|kept| {
+                let mut kept = kept.borrow_mut();
+                let i = kept.iter().position(|k| Arc::ptr_eq(&k.slot, slot))?;
+                Some(kept.swap_remove(i))
+            })
+            .ok()
+            .flatten(),
+        Scope::Server => {
+            let mut kept = server_kept();
+            let i = kept.iter().rposition(|k| Arc::ptr_eq(&k.slot, slot))?;
+            Some(kept.remove(i))
+        }
+    }?;
+    (live.memory == memory).then_some(live)
 }
 
 impl RequestInstances {
-    /// Calls `module`'s export for `phase`, instantiating the module first (or, in
-    /// [`Scope::Thread`], taking the thread's kept instance) if this request has not used it
-    /// yet. Declines if the module does not export the phase. Failures are logged through
+    /// Calls `module`'s export for `phase`, instantiating the module first (or taking a kept
+    /// one, in [`Scope::Thread`] and [`Scope::Server`]) if this request has not used it yet.
+    /// Declines if the module does not export the phase. Failures are logged through
     /// `req`, naming the module and the phase.
     pub fn run(
         &mut self,
@@ -308,12 +339,12 @@ impl RequestInstances {
         let index = match self.live.iter().position(|l| Arc::ptr_eq(&l.slot, &module.slot)) {
             Some(i) => i,
             None => {
-                let kept = if scope == Scope::Thread { take_kept(&module.slot, limits.memory) } else { None };
+                let kept = take_kept(scope, &module.slot, limits.memory);
                 let live = match kept {
                     Some(live) => live,
                     None => match run_with_deadline(limits.timeout, instantiate(pre, limits.memory)) {
                         Ok(Some(Ok((store, instance)))) => {
-                            Live { slot: module.slot.clone(), store, instance, scope, memory: limits.memory, failed: false }
+                            Live { slot: module.slot.clone(), store, instance, hooks: [None; 9], scope, memory: limits.memory, failed: false }
                         }
                         Ok(Some(Err(e))) => return instantiate_failed(&mut *req, path, phase, &crate::handler::one_line(&e), 503),
                         Ok(None) => return instantiate_failed(&mut *req, path, phase, &deadline_message(limits.timeout), 503),
@@ -329,7 +360,7 @@ impl RequestInstances {
             return HookOutcome::Failed(500);
         }
         live.store.data_mut().call = Some(HookCall { req, phase, config: module.config.clone(), serial: self.serial });
-        let (result, failure_status) = match run_with_deadline(limits.timeout, call_hook(&mut live.store, &live.instance, &func_index)) {
+        let (result, failure_status) = match run_with_deadline(limits.timeout, call_hook(live, phase, &func_index)) {
             Ok(Some(result)) => (result, 500),
             Ok(None) => (Err(wasmtime::format_err!("{}", deadline_message(limits.timeout))), 503),
             Err(reason) => (Err(wasmtime::format_err!("{reason}")), 500),
@@ -339,18 +370,17 @@ impl RequestInstances {
             Some(call) => call.req,
             None => return HookOutcome::Failed(500),
         };
-        let output = live.store.data().output.clone();
-        let mut output = output.lock().unwrap_or_else(|p| p.into_inner());
+        let lines = live.store.data().output.lock().unwrap_or_else(|p| p.into_inner()).take_lines(true);
         match result {
             Ok(outcome) => {
-                for line in output.take_lines(true) {
+                for line in lines {
                     req.log(LogLevel::Warn, &format!("{path}: {}: {line}", phase.name()));
                 }
                 outcome
             }
             Err(e) => {
                 live.failed = true;
-                let said = output.take_lines(true).join(" | ");
+                let said = lines.join(" | ");
                 let said = if said.is_empty() { String::new() } else { format!(" (guest output: {said})") };
                 req.log(LogLevel::Error, &format!("{path}: {}: {}{said}", phase.name(), crate::handler::one_line(&e)));
                 HookOutcome::Failed(failure_status)
@@ -376,15 +406,16 @@ async fn instantiate(pre: &ExtensionPre, memory: u64) -> wasmtime::Result<(Store
     Ok((store, instance))
 }
 
-async fn call_hook(
-    store: &mut Store<ExtState>,
-    instance: &Instance,
-    func_index: &ComponentExportIndex,
-) -> wasmtime::Result<HookOutcome> {
-    let func = instance
-        .get_typed_func::<(Resource<RequestRef>,), (wit::HookResult,)>(&mut *store, func_index)?;
+async fn call_hook(live: &mut Live, phase: Phase, func_index: &ComponentExportIndex) -> wasmtime::Result<HookOutcome> {
+    let func = match live.hooks[phase as usize] {
+        Some(func) => func,
+        None => {
+            let func = live.instance.get_typed_func(&mut live.store, func_index)?;
+            *live.hooks[phase as usize].insert(func)
+        }
+    };
     // The methods act on the store's current call; the handle only has to be a borrow.
-    let (result,) = func.call_async(&mut *store, (Resource::new_borrow(0),)).await?;
+    let (result,) = func.call_async(&mut live.store, (Resource::new_borrow(0),)).await?;
     Ok(match result {
         wit::HookResult::Ok => HookOutcome::Ok,
         wit::HookResult::Declined => HookOutcome::Declined,
