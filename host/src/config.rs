@@ -82,6 +82,38 @@ impl DirConfig {
         }
     }
 
+    /// Whether the section sets nothing: merging with it changes nothing, so httpd can use
+    /// the other section's config as it is (see mod_wasm's merge hook).
+    pub fn is_empty(&self) -> bool {
+        // Written out field by field, so that a new field cannot be forgotten here.
+        let DirConfig {
+            module,
+            args,
+            env,
+            preopens,
+            enable_cgi,
+            map_cgi_file_names,
+            entry_point,
+            extensions,
+            extension_phases,
+            extension_scope,
+            timeout,
+            memory_limit,
+        } = self;
+        module.is_none()
+            && args.is_none()
+            && env.is_empty()
+            && preopens.is_empty()
+            && enable_cgi.is_none()
+            && map_cgi_file_names.is_none()
+            && entry_point.is_none()
+            && extensions.is_empty()
+            && *extension_phases == 0
+            && extension_scope.is_none()
+            && timeout.is_none()
+            && memory_limit.is_none()
+    }
+
     /// Adds a `WasmApacheModule` line.
     pub fn add_extension(&mut self, ext: ExtensionRef) {
         self.extension_phases |= exported_phases(&ext.slot.info().exports);
@@ -216,6 +248,20 @@ mod tests {
         let request = DirConfig { extension_scope: Some(Scope::Request), ..Default::default() };
         assert_eq!(DirConfig::merge(&thread, &request).extension_scope(), Scope::Request);
         assert_eq!(DirConfig::default().extension_scope(), Scope::Request);
+    }
+
+    #[test]
+    fn merging_with_an_empty_section_changes_nothing() {
+        assert!(DirConfig::default().is_empty());
+        let mut set = DirConfig::default();
+        set.set_env("A", "1");
+        set.add_arg("x");
+        assert!(!set.is_empty());
+        for merged in [DirConfig::merge(&set, &DirConfig::default()), DirConfig::merge(&DirConfig::default(), &set)] {
+            assert_eq!(merged.env, set.env);
+            assert_eq!(merged.args, set.args);
+        }
+        assert!(!DirConfig { timeout: Some(std::time::Duration::from_secs(1)), ..Default::default() }.is_empty());
     }
 
     #[test]

@@ -63,16 +63,22 @@ pub struct LoadFailure {
     pub reason: String,
 }
 
-/// Instances one request may hold at once: the handler's (a Rust command component has
-/// about four core instances) and room for extension modules.
-const CORE_INSTANCES_PER_REQUEST: u32 = 32;
-const MEMORIES_PER_REQUEST: u32 = 16;
-const COMPONENT_INSTANCES_PER_REQUEST: u32 = 8;
-/// Guests run as async calls on fiber stacks, and a Store keeps the stack of its last call
-/// until it is dropped: one stack per live Store, i.e. per extension instance (a request's
-/// and those a thread keeps under `WasmApacheModuleScope thread`) plus the handler's.
-/// Stacks are address space until used.
-const STACKS_PER_REQUEST: u32 = COMPONENT_INSTANCES_PER_REQUEST + 1;
+/// Component instances one worker thread may hold at once, at least: its request's handler
+/// and extension modules.
+const MIN_COMPONENT_INSTANCES_PER_THREAD: u32 = 8;
+/// Per component instance: core instances (a Rust component has about four) and memories
+/// (and as many tables).
+const CORE_INSTANCES_PER_COMPONENT: u32 = 4;
+const MEMORIES_PER_COMPONENT: u32 = 2;
+
+/// Component instances one worker thread may hold at once: the handler's, one per extension
+/// module for its request, and one per module kept for later requests
+/// (`WasmApacheModuleScope thread`; a `server` pool holds at most as many in all).
+fn component_instances_per_thread() -> u32 {
+    let extensions = registry::all().iter().filter(|s| s.info().kind == WasmKind::Component && !s.info().is_command()).count();
+    (2 * extensions as u32 + 1).max(MIN_COMPONENT_INSTANCES_PER_THREAD)
+}
+
 /// Bytes of each pooled memory and table reset in place (memset/memcpy from the image) when
 /// a slot is reused, instead of being dropped with madvise: every dropped page costs a page
 /// fault and a TLB shootdown across the child's threads on the next request (measured: 6.8
@@ -87,12 +93,16 @@ const TABLE_ELEMENTS: usize = 100_000;
 
 fn engine_config(settings: &ChildSettings) -> Result<Config, String> {
     let n = settings.concurrent_requests.max(1);
+    let components = n * component_instances_per_thread();
     let mut pool = PoolingAllocationConfig::default();
-    pool.total_core_instances(n * CORE_INSTANCES_PER_REQUEST)
-        .total_memories(n * MEMORIES_PER_REQUEST)
-        .total_tables(n * MEMORIES_PER_REQUEST)
-        .total_component_instances(n * COMPONENT_INSTANCES_PER_REQUEST)
-        .total_stacks(n * STACKS_PER_REQUEST)
+    pool.total_core_instances(components * CORE_INSTANCES_PER_COMPONENT)
+        .total_memories(components * MEMORIES_PER_COMPONENT)
+        .total_tables(components * MEMORIES_PER_COMPONENT)
+        .total_component_instances(components)
+        // Guests run as async calls on fiber stacks, and a Store keeps the stack of its last
+        // call until it is dropped: a stack per Store (address space until used), plus one
+        // for a preview1 handler's.
+        .total_stacks(components + n)
         .table_elements(TABLE_ELEMENTS)
         .linear_memory_keep_resident(MEMORY_KEEP_RESIDENT)
         .table_keep_resident(TABLE_KEEP_RESIDENT)

@@ -43,7 +43,18 @@ pub unsafe extern "C" fn wasm_merge_dir_config(
     base: *mut c_void,
     add: *mut c_void,
 ) -> *mut c_void {
-    guard(|_| ptr::null_mut(), || into_pool(pool, DirConfig::merge(dir_config(base), dir_config(add))))
+    // Configs are read-only once httpd serves requests, so when one side sets nothing the
+    // other is the merged config as it is (httpd itself shares configs of modules without a
+    // merge function): most requests merge without allocating.
+    guard(|_| ptr::null_mut(), || {
+        if dir_config(add).is_empty() {
+            base
+        } else if dir_config(base).is_empty() {
+            add
+        } else {
+            into_pool(pool, DirConfig::merge(dir_config(base), dir_config(add)))
+        }
+    })
 }
 
 /// Runs a directive handler: NULL on success, else the message copied into the config pool.
