@@ -74,7 +74,6 @@ CASES = [
     ("Wasm CGI echo (preview1)", "/echo", "POST"),
     ("Wasm WIT handler", "/wit", "GET"),
     ("Wasm fixups hook header", "/wasm-fixups/static.txt", "GET"),
-    ("Wasm fixups hook header (thread scope)", "/wasm-fixups-thread/static.txt", "GET"),
     ("Wasm fixups hook header (server scope)", "/wasm-fixups-server/static.txt", "GET"),
 ]
 
@@ -82,7 +81,7 @@ RATIOS = [
     ("Wasm hello p1 / static file", "Wasm hello (preview1)", "static file", 0.9),
     ("Wasm hello p1 / mod_lua handler", "Wasm hello (preview1)", "mod_lua handler (LuaScope thread)", 1.0),
     ("Wasm CGI echo / mod_cgid echo", "Wasm CGI echo (preview1)", "native CGI echo via mod_cgid", 10.0),
-    ("Wasm fixups header (thread scope) / mod_headers", "Wasm fixups hook header (thread scope)",
+    ("Wasm fixups header (server scope) / mod_headers", "Wasm fixups hook header (server scope)",
      "mod_headers Header set", 0.95),
     ("Wasm fixups header (request scope) / mod_headers", "Wasm fixups hook header", "mod_headers Header set", None),
     ("no Wasm config: loaded / not loaded", "no Wasm config, mod_wasm loaded",
@@ -128,10 +127,6 @@ LuaScope thread
 <Location /wasm-fixups>
     WasmApacheModule {ext('add_headers')} "set X-Test yes"
 </Location>
-<Location /wasm-fixups-thread>
-    WasmApacheModuleScope thread
-    WasmApacheModule {ext('add_headers')} "set X-Test yes"
-</Location>
 <Location /wasm-fixups-server>
     WasmApacheModuleScope server
     WasmApacheModule {ext('add_headers')} "set X-Test yes"
@@ -141,9 +136,9 @@ LuaScope thread
 
 def prepare(apache):
     htdocs = apache.dir / "htdocs"
-    for d in ["lua", "cgi", "plain", "lua-fixups", "headers", "wasm-fixups", "wasm-fixups-thread", "wasm-fixups-server"]:
+    for d in ["lua", "cgi", "plain", "lua-fixups", "headers", "wasm-fixups", "wasm-fixups-server"]:
         (htdocs / d).mkdir(exist_ok=True)
-    for d in ["", "plain", "lua-fixups", "headers", "wasm-fixups", "wasm-fixups-thread", "wasm-fixups-server"]:
+    for d in ["", "plain", "lua-fixups", "headers", "wasm-fixups", "wasm-fixups-server"]:
         (htdocs / d / "static.txt").write_text("Hello from a file!\n")
     (htdocs / "lua" / "hello.lua").write_text(LUA_HANDLER)
     (apache.dir / "fixups.lua").write_text(LUA_FIXUPS)

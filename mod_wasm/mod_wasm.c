@@ -36,7 +36,7 @@ static const command_rec wasm_cmds[] = {
     AP_INIT_TAKE12("WasmApacheModule", wasm_cmd_apache_module, NULL, DIR_CONTEXT,
                    "an extension module (apache:httpd world) and an optional config string"),
     AP_INIT_TAKE1("WasmApacheModuleScope", wasm_cmd_apache_module_scope, NULL, DIR_CONTEXT,
-                  "how long extension module instances live: request (default), thread or server"),
+                  "how long extension module instances live: request (default) or server"),
     {NULL}
 };
 

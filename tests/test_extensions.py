@@ -74,11 +74,6 @@ WasmApacheModule {ext('rewrite')} "rewrite /old/ /new/; redirect /moved/ https:/
     SetHandler ext-probe
     WasmApacheModule {ext('ext_probe')} "read-body"
 </Location>
-<Location /probe-thread>
-    SetHandler ext-probe
-    WasmApacheModuleScope thread
-    WasmApacheModule {ext('ext_probe')} "read-body trap-if-asked"
-</Location>
 <Location /probe-server>
     SetHandler ext-probe
     WasmApacheModuleScope server
@@ -266,12 +261,10 @@ def keep_alive_posts(server, path, bodies):
         c.close()
 
 
-@pytest.mark.parametrize("path", ["/probe-thread", "/probe-server"])
-def test_kept_instances_are_reused_with_fresh_request_state(server, path):
-    # 40 requests, at most 16 worker threads (2 children x 8): some thread serves several,
-    # with the instance it kept (thread), or a child lends the same instance again (server);
-    # the SDK still starts each request from a new value.
-    answers = keep_alive_posts(server, path, [b"x" * (i % 5) for i in range(40)])
+def test_server_scope_reuses_instances_with_fresh_request_state(server):
+    # 40 requests one after the other: a child lends the instance it got back to a later
+    # request; the SDK still starts each request from a new value.
+    answers = keep_alive_posts(server, "/probe-server", [b"x" * (i % 5) for i in range(40)])
     for i, (status, _, body) in enumerate(answers):
         assert status == 200
         assert body == f"user= body_in_access={i % 5} phases=access,fixups,handler\n".encode()
@@ -282,7 +275,7 @@ def test_every_worker_busy_with_several_modules_at_once(server):
     # Five modules per request (four server-wide ones); 16 clients keep all worker threads
     # busy, so every instance's Store holds a fiber stack at the same time.
     def client(i):
-        path = ["/probe", "/probe-thread", "/probe-server"][i % 3]
+        path = ["/probe", "/probe-server"][i % 2]
         return [server.request("POST", path, body=b"abc")[0] for _ in range(10)]
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         statuses = [s for batch in pool.map(client, range(16)) for s in batch]
@@ -290,8 +283,8 @@ def test_every_worker_busy_with_several_modules_at_once(server):
     assert "cannot instantiate" not in server.error_log()
 
 
-@pytest.mark.parametrize("path", ["/probe-thread", "/probe-server"])
-def test_a_trapped_instance_is_never_reused(server, path):
+def test_server_scope_never_reuses_a_trapped_instance(server):
+    path = "/probe-server"
     traps = lambda: server.error_log().count("wasm `unreachable` instruction executed")  # noqa: E731
     before = traps()
     status, _, _ = server.request("POST", f"{path}?trap", body=b"")

@@ -149,7 +149,7 @@ def test_spinning_hook_stops_at_the_deadline(server, healthy_after):
 def test_config_errors_for_limits(tmp_path):
     for directive, reason in [("WasmTimeout 10parsecs", "unknown unit"), ("WasmTimeout 0", "out of range"),
                               ("WasmMemoryLimit 12X", "unknown unit"), ("WasmMemoryLimit 8G", "out of range"),
-                              ("WasmApacheModuleScope connection", "is not a scope: use request, thread or server")]:
+                              ("WasmApacheModuleScope thread", "is not a scope: use request or server")]:
         apache = Apache(f"<Location /x>\n    {directive}\n</Location>\n")
         code, out = apache.check_config()
         assert code != 0 and f"Syntax error on line" in out and reason in out, out
@@ -158,7 +158,7 @@ def test_config_errors_for_limits(tmp_path):
 def test_contradictory_settings_are_refused():
     for first, second in [(f"WasmModule {guest('hello')}", f"WasmModule {guest('probe')}"),
                           ("WasmTimeout 1s", "WasmTimeout 2s"), ("WasmEnableCGI On", "WasmEnableCGI Off"),
-                          ("WasmApacheModuleScope thread", "WasmApacheModuleScope request")]:
+                          ("WasmApacheModuleScope server", "WasmApacheModuleScope request")]:
         apache = Apache(f"<Location /x>\n    {first}\n    {second}\n</Location>\n")
         code, out = apache.check_config()
         assert code != 0 and "is already set in this section" in out, out

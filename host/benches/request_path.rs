@@ -5,8 +5,8 @@
 //! - `handler/trivial` and `handler/hello`: `handler::serve` end to end (WASI context,
 //!   stdio, deadline, instance, run, response) with an in-memory request;
 //! - `hook/first-call` (instantiate + one hook call), `hook/next-call` (a further phase of
-//!   the same request), `hook/4-header-sets`, and `hook/thread-scope-request` (a whole
-//!   request's hook under `WasmApacheModuleScope thread`: the thread's kept instance), with
+//!   the same request), `hook/4-header-sets`, and `hook/server-scope-request` (a whole
+//!   request's hook under `WasmApacheModuleScope server`: a kept instance), with
 //!   the add-headers example module.
 //!
 //! `make guests` first (the hello and add-headers guests come from build/guests).
@@ -77,10 +77,10 @@ fn benches(c: &mut Criterion) {
             instances.run(&no_edits, Phase::Fixups, limits, Scope::Request, Box::new(MemoryHttpdRequest::default()))
         })
     });
-    c.bench_function("hook/thread-scope-request", |b| {
+    c.bench_function("hook/server-scope-request", |b| {
         b.iter(|| {
             let mut instances = RequestInstances::default();
-            instances.run(&no_edits, Phase::Fixups, limits, Scope::Thread, Box::new(MemoryHttpdRequest::default()))
+            instances.run(&no_edits, Phase::Fixups, limits, Scope::Server, Box::new(MemoryHttpdRequest::default()))
         })
     });
     c.bench_function("hook/next-call", |b| {

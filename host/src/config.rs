@@ -243,10 +243,10 @@ mod tests {
         let off = DirConfig { enable_cgi: Some(false), ..Default::default() };
         assert!(!DirConfig::merge(&outer, &off).cgi());
         assert_eq!(DirConfig::default().entry_point(), "_start");
-        let thread = DirConfig { extension_scope: Some(Scope::Thread), ..Default::default() };
-        assert_eq!(DirConfig::merge(&thread, &inner).extension_scope(), Scope::Thread);
+        let pooled = DirConfig { extension_scope: Some(Scope::Server), ..Default::default() };
+        assert_eq!(DirConfig::merge(&pooled, &inner).extension_scope(), Scope::Server);
         let request = DirConfig { extension_scope: Some(Scope::Request), ..Default::default() };
-        assert_eq!(DirConfig::merge(&thread, &request).extension_scope(), Scope::Request);
+        assert_eq!(DirConfig::merge(&pooled, &request).extension_scope(), Scope::Request);
         assert_eq!(DirConfig::default().extension_scope(), Scope::Request);
     }
 

@@ -72,8 +72,9 @@ const CORE_INSTANCES_PER_COMPONENT: u32 = 4;
 const MEMORIES_PER_COMPONENT: u32 = 2;
 
 /// Component instances one worker thread may hold at once: the handler's, one per extension
-/// module for its request, and one per module kept for later requests
-/// (`WasmApacheModuleScope thread`; a `server` pool holds at most as many in all).
+/// module for its request, and room for as many kept for later requests
+/// (`WasmApacheModuleScope server`: the pool holds at most one per module and request served
+/// at the same moment).
 fn component_instances_per_thread() -> u32 {
     let extensions = registry::all().iter().filter(|s| s.info().kind == WasmKind::Component && !s.info().is_command()).count();
     (2 * extensions as u32 + 1).max(MIN_COMPONENT_INSTANCES_PER_THREAD)

@@ -5,12 +5,11 @@
 //! which, so a phase it does not export is never called. A request's first hook call for a
 //! module gives it an instance ([`RequestInstances`]) that stays with the request until it
 //! ends, so a guest keeps state from one phase to the next. Under [`Scope::Request`] that
-//! instance is new and is dropped with the request; under [`Scope::Thread`] and
-//! [`Scope::Server`] it is taken from the instances the worker thread or the process kept and
-//! returned to them afterwards, so its memory (caches, parsed configuration) outlives the
-//! request and only a request that finds none pays for the instantiation. A guest tells its requests apart by [`RequestInstances`]'s serial number.
+//! instance is new and is dropped with the request; under [`Scope::Server`] it is taken from
+//! the instances the process keeps and returned to them afterwards, so its memory (caches,
+//! parsed configuration) outlives the request and only a request that finds none pays for
+//! the instantiation. A guest tells its requests apart by [`RequestInstances`]'s serial number.
 
-use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -102,12 +101,11 @@ pub enum Scope {
     /// does in one request is visible to the next.
     #[default]
     Request,
-    /// Instances are kept by the worker thread and reused by its next requests (one request
-    /// at a time), like mod_lua's `LuaScope thread`. A trapped instance is never reused.
-    Thread,
     /// Instances are kept by the child process and lent to one request at a time, the most
     /// recently returned first, like mod_lua's `LuaScope server`: as many instances as
-    /// requests use at once, and the ones in use are the ones still in the CPU's caches.
+    /// requests use at once, and the ones in use are the ones still in the CPU's caches. (A
+    /// per-thread scope was measured slower: 64 threads' instances do not stay in cache.)
+    /// A trapped instance is never reused.
     Server,
 }
 
@@ -115,9 +113,8 @@ impl Scope {
     pub fn parse(word: &str) -> Result<Scope, String> {
         match word.to_ascii_lowercase().as_str() {
             "request" => Ok(Scope::Request),
-            "thread" => Ok(Scope::Thread),
             "server" => Ok(Scope::Server),
-            _ => Err(format!("`{word}` is not a scope: use request, thread or server")),
+            _ => Err(format!("`{word}` is not a scope: use request or server")),
         }
     }
 }
@@ -239,11 +236,6 @@ struct Live {
     failed: bool,
 }
 
-thread_local! {
-    /// [`Scope::Thread`] instances between requests, at most one per module.
-    static THREAD_KEPT: RefCell<Vec<Live>> = const { RefCell::new(Vec::new()) };
-}
-
 /// [`Scope::Server`] instances between requests, the most recently returned last.
 static SERVER_KEPT: Mutex<Vec<Live>> = Mutex::new(Vec::new());
 
@@ -264,23 +256,11 @@ impl Default for RequestInstances {
 }
 
 impl Drop for RequestInstances {
-    /// Gives kept-scope instances back: a thread-scoped one to the thread that ends the
-    /// request (with httpd's event MPM, the one that finishes writing the response), which
-    /// keeps one per module and drops any other; a server-scoped one to the process's pool.
+    /// Gives server-scoped instances back to the process's pool.
     fn drop(&mut self) {
-        for live in self.live.drain(..).filter(|l| !l.failed) {
-            match live.scope {
-                Scope::Request => {}
-                Scope::Thread => {
-                    let _ = THREAD_KEPT.try_with(|kept| {
-                        let mut kept = kept.borrow_mut();
-                        if !kept.iter().any(|k| Arc::ptr_eq(&k.slot, &live.slot)) {
-                            kept.push(live);
-                        }
-                    });
-                }
-                Scope::Server => server_kept().push(live),
-            }
+        // The others are dropped here, outside the pool's lock.
+        for live in self.live.drain(..).filter(|l| l.scope == Scope::Server && !l.failed) {
+            server_kept().push(live);
         }
     }
 }
@@ -290,30 +270,20 @@ fn server_kept() -> std::sync::MutexGuard<'static, Vec<Live>> {
     SERVER_KEPT.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// A kept instance of `slot` for `scope`, if one was made with the same memory limit.
-fn take_kept(scope: Scope, slot: &Arc<ModuleSlot>, memory: u64) -> Option<Live> {
-    let live = match scope {
-        Scope::Request => None,
-        Scope::Thread => THREAD_KEPT
-            .try_with(|kept| {
-                let mut kept = kept.borrow_mut();
-                let i = kept.iter().position(|k| Arc::ptr_eq(&k.slot, slot))?;
-                Some(kept.swap_remove(i))
-            })
-            .ok()
-            .flatten(),
-        Scope::Server => {
-            let mut kept = server_kept();
-            let i = kept.iter().rposition(|k| Arc::ptr_eq(&k.slot, slot))?;
-            Some(kept.remove(i))
-        }
-    }?;
+/// A kept instance of `slot`, the most recently returned, if it was made with the same
+/// memory limit (one that was not is dropped).
+fn take_kept(slot: &Arc<ModuleSlot>, memory: u64) -> Option<Live> {
+    let live = {
+        let mut kept = server_kept();
+        let i = kept.iter().rposition(|k| Arc::ptr_eq(&k.slot, slot))?;
+        kept.remove(i)
+    };
     (live.memory == memory).then_some(live)
 }
 
 impl RequestInstances {
     /// Calls `module`'s export for `phase`, instantiating the module first (or taking a kept
-    /// one, in [`Scope::Thread`] and [`Scope::Server`]) if this request has not used it yet.
+    /// one, in [`Scope::Server`]) if this request has not used it yet.
     /// Declines if the module does not export the phase. Failures are logged through
     /// `req`, naming the module and the phase.
     pub fn run(
@@ -339,7 +309,7 @@ impl RequestInstances {
         let index = match self.live.iter().position(|l| Arc::ptr_eq(&l.slot, &module.slot)) {
             Some(i) => i,
             None => {
-                let kept = take_kept(scope, &module.slot, limits.memory);
+                let kept = if scope == Scope::Server { take_kept(&module.slot, limits.memory) } else { None };
                 let live = match kept {
                     Some(live) => live,
                     None => match run_with_deadline(limits.timeout, instantiate(pre, limits.memory)) {

@@ -29,7 +29,7 @@
 //! field in `access_checker`, read it in `log_transaction`; the next request starts from a
 //! new value. By default (`WasmApacheModuleScope request`) mod_wasm also gives every request
 //! a new instance of the module, so nothing at all survives to the next request. Under
-//! `WasmApacheModuleScope thread` or `server` httpd keeps the instance for later requests:
+//! `WasmApacheModuleScope server` httpd keeps the instance for later requests:
 //! statics, `thread_local!`s and lazily built tables (a parsed configuration, compiled
 //! patterns) stay, and only the first request pays to build them. The previous request's
 //! value is dropped when the next request reaches the module.
