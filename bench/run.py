@@ -2,9 +2,11 @@
 
 One httpd with mod_wasm serves every case; a second, identical but without mod_wasm loaded,
 serves the "module not loaded" baseline. wrk measures each case on 127.0.0.1 for a few
-seconds, round after round, the cases interleaved, and the best round of each is kept.
+seconds, round after round, the cases interleaved. Each case reports its median round; each
+ratio is the median of the ratios measured within one round (the two cases a few seconds
+apart, on the same machine state), which this 2-core machine's noise affects least.
 
-    python3 bench/run.py [--rounds 3] [--seconds 5] [--connections 32]
+    python3 bench/run.py [--rounds 5] [--seconds 5] [--connections 32]
 
 Prints requests/s, p50 and p99 latency per case and the ratios the project targets. No
 assertion: the figures are for reading, not for a test to time.
@@ -14,6 +16,7 @@ import argparse
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -169,7 +172,7 @@ def wrk(port, path, method, seconds, connections, script_dir):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--connections", type=int, default=32)
     args = ap.parse_args()
@@ -183,31 +186,32 @@ def main():
     prepare(server)
     prepare(baseline)
     scripts = Path(tempfile.mkdtemp(prefix="mod_wasm_bench_"))
-    best = {}
+    rounds = {name: [] for name, _, _ in CASES}
     with server, baseline:
         print(f"{os.cpu_count()} cores; wrk -t2 -c{args.connections} -d{args.seconds}s; "
-              f"{args.rounds} rounds, best kept")
+              f"{args.rounds} rounds, medians")
         for round_no in range(args.rounds):
             for name, path, method in CASES:
                 port = baseline.port if path.startswith("BASELINE:") else server.port
-                result = wrk(port, path.removeprefix("BASELINE:"), method, args.seconds, args.connections, scripts)
-                if name not in best or result["rps"] > best[name]["rps"]:
-                    best[name] = result
+                rounds[name].append(wrk(port, path.removeprefix("BASELINE:"), method, args.seconds,
+                                        args.connections, scripts))
             print(f"round {round_no + 1} done")
     shutil.rmtree(scripts, ignore_errors=True)
 
-    print(f"\n| case | req/s | p50 ms | p99 ms | errors |\n|---|---:|---:|---:|---|")
+    print(f"\n| case | req/s (median) | min–max | p50 ms | p99 ms | errors |\n|---|---:|---:|---:|---:|---|")
     for name, _, _ in CASES:
-        r = best[name]
-        print(f"| {name} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['errors']} |")
-    print("\n| ratio | measured | target |\n|---|---:|---:|")
+        results = sorted(rounds[name], key=lambda r: r["rps"])
+        r = results[len(results) // 2]
+        errors = "; ".join(sorted({x["errors"] for x in results if x["errors"]}))
+        print(f"| {name} | {r['rps']:.0f} | {results[0]['rps']:.0f}–{results[-1]['rps']:.0f} | "
+              f"{r['p50']:.2f} | {r['p99']:.2f} | {errors} |")
+    print("\n| ratio (median of per-round ratios) | measured | min–max | target |\n|---|---:|---:|---:|")
     for label, a, b, target in RATIOS:
-        ratio = best[a]["rps"] / best[b]["rps"]
-        if target is None:
-            print(f"| {label} | {ratio:.2f}× | (for information) |")
-        else:
-            print(f"| {label} | {ratio:.2f}× | ≥ {target}× {'' if ratio >= target else '(missed)'} |")
-
+        ratios = sorted(x["rps"] / y["rps"] for x, y in zip(rounds[a], rounds[b]))
+        ratio = statistics.median(ratios)
+        spread = f"{ratios[0]:.2f}–{ratios[-1]:.2f}"
+        verdict = "(for information)" if target is None else f"≥ {target}× {'' if ratio >= target else '(missed)'}"
+        print(f"| {label} | {ratio:.2f}× | {spread} | {verdict} |")
 
 if __name__ == "__main__":
     main()
