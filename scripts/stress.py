@@ -43,6 +43,9 @@ def config(app):
         f"<Location /app>\n    SetHandler wasm-handler\n    WasmModule {app}\n    WasmArg args\n</Location>\n",
         f"<Location /api>\n    SetHandler json-api\n    WasmApacheModule {guest('json_api', 'wasm32-wasip2')}\n</Location>\n",
         f"<Location /hook>\n    WasmApacheModule {guest('ext_probe', 'wasm32-wasip2')} \"panic-fixups\"\n</Location>\n",
+        # Pooled instances: a trap must not reach the next request; state must not leak.
+        f"<Location /pooled>\n    SetHandler ext-probe\n    WasmApacheModuleScope server\n"
+        f"    WasmApacheModule {guest('ext_probe', 'wasm32-wasip2')} \"trap-if-asked\"\n</Location>\n",
         f"WasmApacheModule {guest('request_id', 'wasm32-wasip2')}\n",
     ])
 
@@ -52,10 +55,11 @@ GOOD = [
     ("GET", "/hello-p2", None, lambda b: b == b"Hello from WebAssembly!\n"),
     ("POST", "/echo", b"x" * 4096, lambda b: b == b"x" * 4096),
     ("GET", "/api/items/1?a=b", None, lambda b: b.startswith(b'{"method":"GET"')),
+    ("GET", "/pooled", None, lambda b: b == b"user= body_in_access=- phases=access,fixups,handler\n"),
 ]
 HOSTILE = ["/bad?do=loop", "/bad?do=sleep&n=30", "/bad?do=trap", "/bad?do=memory-bomb",
            "/bad?do=stack-overflow", "/bad-p2?do=loop", "/bad-p2?do=memory-bomb",
-           "/bad?do=endless-stdout", "/bad?do=big-header&n=1048576", "/hook/x"]
+           "/bad?do=endless-stdout", "/bad?do=big-header&n=1048576", "/hook/x", "/pooled?trap"]
 
 
 class Stats:
