@@ -53,7 +53,8 @@ pub enum Phase {
 }
 
 impl Phase {
-    pub const ALL: [Phase; 9] = [
+    pub const COUNT: usize = 9;
+    pub const ALL: [Phase; Phase::COUNT] = [
         Phase::TranslateName,
         Phase::HeaderParser,
         Phase::AccessChecker,
@@ -181,7 +182,7 @@ impl WasiView for ExtState {
 /// Compiled, pre-linked extension module and the phases it exports.
 pub struct ExtensionPre {
     pre: InstancePre<ExtState>,
-    phases: [Option<ComponentExportIndex>; 9],
+    phases: [Option<ComponentExportIndex>; Phase::COUNT],
 }
 
 /// Adds the host's apache:httpd imports and WASI to a linker for extension modules.
@@ -193,7 +194,7 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<ExtState>> {
 }
 
 pub(crate) fn load(linker: &Linker<ExtState>, component: &Component) -> wasmtime::Result<ExtensionPre> {
-    let mut phases = [None; 9];
+    let mut phases = [None; Phase::COUNT];
     for phase in Phase::ALL {
         if let Some(iface) = component.get_export_index(None, &phase.export_name()) {
             phases[phase as usize] = component.get_export_index(Some(&iface), phase.name());
@@ -228,10 +229,8 @@ struct Live {
     slot: Arc<ModuleSlot>,
     store: Store<ExtState>,
     instance: Instance,
-    hooks: [Option<HookFunc>; 9],
+    hooks: [Option<HookFunc>; Phase::COUNT],
     scope: Scope,
-    /// The memory limit the store was made with.
-    memory: u64,
     /// A trapped instance is not entered again.
     failed: bool,
 }
@@ -270,15 +269,15 @@ fn server_kept() -> std::sync::MutexGuard<'static, Vec<Live>> {
     SERVER_KEPT.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// A kept instance of `slot`, the most recently returned, if it was made with the same
-/// memory limit (one that was not is dropped).
+/// A kept instance of `slot`, the most recently returned, if its store has the same memory
+/// limit (one that has not is dropped).
 fn take_kept(slot: &Arc<ModuleSlot>, memory: u64) -> Option<Live> {
     let live = {
         let mut kept = server_kept();
         let i = kept.iter().rposition(|k| Arc::ptr_eq(&k.slot, slot))?;
         kept.remove(i)
     };
-    (live.memory == memory).then_some(live)
+    (live.store.data().cap.limit() == memory).then_some(live)
 }
 
 impl RequestInstances {
@@ -314,7 +313,7 @@ impl RequestInstances {
                     Some(live) => live,
                     None => match run_with_deadline(limits.timeout, instantiate(pre, limits.memory)) {
                         Ok(Some(Ok((store, instance)))) => {
-                            Live { slot: module.slot.clone(), store, instance, hooks: [None; 9], scope, memory: limits.memory, failed: false }
+                            Live { slot: module.slot.clone(), store, instance, hooks: [None; Phase::COUNT], scope, failed: false }
                         }
                         Ok(Some(Err(e))) => return instantiate_failed(&mut *req, path, phase, &crate::handler::one_line(&e), 503),
                         Ok(None) => return instantiate_failed(&mut *req, path, phase, &deadline_message(limits.timeout), 503),

@@ -97,6 +97,10 @@ impl MemoryCap {
     pub fn new(limit: u64) -> Self {
         MemoryCap { limit }
     }
+
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
 }
 
 impl ResourceLimiter for MemoryCap {
