@@ -127,27 +127,27 @@ fn check_handler_program(path: &str, info: &WasmInfo) -> Result<(), validate::Va
 #[no_mangle]
 pub unsafe extern "C" fn wasm_cmd_module(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
     directive(cmd, |c| {
-        once(c.module.is_some())?;
-        let path = server_path(cmd, &c_str(arg))?;
-        let slot = host::registry::register(&path, check_handler_program).map_err(|e| e.to_string())?;
-        if let Some(entry) = &c.entry_point {
-            check_entry_point(slot.path(), slot.info(), entry)?;
-        }
-        c.module = Some(ModuleRef { slot, mount: location_of(cmd) });
-        Ok(())
+        set_once(&mut c.module, || {
+            let path = server_path(cmd, &c_str(arg))?;
+            let slot = host::registry::register(&path, check_handler_program).map_err(|e| e.to_string())?;
+            if let Some(entry) = &c.entry_point {
+                check_entry_point(slot.path(), slot.info(), entry)?;
+            }
+            Ok(ModuleRef { slot, mount: location_of(cmd) })
+        })
     }, cfg)
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn wasm_cmd_entry_point(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
     directive(cmd, |c| {
-        once(c.entry_point.is_some())?;
-        let entry = c_str(arg);
-        if let Some(module) = &c.module {
-            check_entry_point(module.slot.path(), module.slot.info(), &entry)?;
-        }
-        c.entry_point = Some(entry);
-        Ok(())
+        set_once(&mut c.entry_point, || {
+            let entry = c_str(arg);
+            if let Some(module) = &c.module {
+                check_entry_point(module.slot.path(), module.slot.info(), &entry)?;
+            }
+            Ok(entry)
+        })
     }, cfg)
 }
 
@@ -211,20 +211,12 @@ pub unsafe extern "C" fn wasm_cmd_env(
 
 #[no_mangle]
 pub unsafe extern "C" fn wasm_cmd_enable_cgi(cmd: *mut cmd_parms, cfg: *mut c_void, on: c_int) -> *const c_char {
-    directive(cmd, |c| {
-        once(c.enable_cgi.is_some())?;
-        c.enable_cgi = Some(on != 0);
-        Ok(())
-    }, cfg)
+    directive(cmd, |c| set_once(&mut c.enable_cgi, || Ok(on != 0)), cfg)
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn wasm_cmd_map_cgi_file_names(cmd: *mut cmd_parms, cfg: *mut c_void, on: c_int) -> *const c_char {
-    directive(cmd, |c| {
-        once(c.map_cgi_file_names.is_some())?;
-        c.map_cgi_file_names = Some(on != 0);
-        Ok(())
-    }, cfg)
+    directive(cmd, |c| set_once(&mut c.map_cgi_file_names, || Ok(on != 0)), cfg)
 }
 
 #[no_mangle]
@@ -245,39 +237,28 @@ pub unsafe extern "C" fn wasm_cmd_apache_module(
 
 #[no_mangle]
 pub unsafe extern "C" fn wasm_cmd_apache_module_scope(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
-    directive(cmd, |c| {
-        once(c.extension_scope.is_some())?;
-        c.extension_scope = Some(host::extension::Scope::parse(&c_str(arg))?);
-        Ok(())
-    }, cfg)
+    directive(cmd, |c| set_once(&mut c.extension_scope, || host::extension::Scope::parse(&c_str(arg))), cfg)
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn wasm_cmd_timeout(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
-    directive(cmd, |c| {
-        once(c.timeout.is_some())?;
-        c.timeout = Some(host::limits::parse_duration(&c_str(arg))?);
-        Ok(())
-    }, cfg)
+    directive(cmd, |c| set_once(&mut c.timeout, || host::limits::parse_duration(&c_str(arg))), cfg)
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn wasm_cmd_memory_limit(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
-    directive(cmd, |c| {
-        once(c.memory_limit.is_some())?;
-        c.memory_limit = Some(host::limits::parse_size(&c_str(arg))?);
-        Ok(())
-    }, cfg)
+    directive(cmd, |c| set_once(&mut c.memory_limit, || host::limits::parse_size(&c_str(arg))), cfg)
 }
 
-/// Single-valued directives may appear once per section: a second one is a contradiction
-/// the administrator should see, not a silent override.
-fn once(already_set: bool) -> Result<(), String> {
-    if already_set {
-        Err("is already set in this section".into())
-    } else {
-        Ok(())
+/// Sets a single-valued directive's field to what `value` makes of its arguments. It may
+/// appear once per section: a second one is a contradiction the administrator should see,
+/// not a silent override (and its arguments are not even read).
+fn set_once<T>(field: &mut Option<T>, value: impl FnOnce() -> Result<T, String>) -> Result<(), String> {
+    if field.is_some() {
+        return Err("is already set in this section".into());
     }
+    *field = Some(value()?);
+    Ok(())
 }
 
 #[no_mangle]
