@@ -349,7 +349,7 @@ impl<M: Module> __PerRequest<M> {
     }
 
     pub fn with<R>(&self, request: &Request, f: impl FnOnce(&mut M, &Request) -> R) -> R {
-        let serial = request.inner.serial();
+        let serial = request.serial();
         let mut current = self.current.borrow_mut();
         let module = match &mut *current {
             Some((s, module)) if *s == serial => module,
