@@ -1,5 +1,6 @@
 //! Generated bindings: the `apache:httpd/types` imports once, and one world per phase whose
-//! export macro [`crate::export!`] invokes for the phases a module lists.
+//! export macro [`crate::export!`] invokes for the phases a module lists. The phase lines
+//! follow the host's phase list (a host unit test checks them against it).
 #![allow(missing_docs, clippy::all)]
 
 wit_bindgen::generate!({
@@ -7,7 +8,7 @@ wit_bindgen::generate!({
     world: "apache:httpd/imports",
 });
 
-macro_rules! phase_world {
+macro_rules! export_world {
     ($module:ident, $world:literal, $macro_name:literal, $path:literal) => {
         pub mod $module {
             wit_bindgen::generate!({
@@ -22,12 +23,14 @@ macro_rules! phase_world {
     };
 }
 
-phase_world!(translate_name, "apache:httpd/translate-name-module", "export_translate_name", "mod_wasm_sdk::bindings::translate_name");
-phase_world!(header_parser, "apache:httpd/header-parser-module", "export_header_parser", "mod_wasm_sdk::bindings::header_parser");
-phase_world!(access_checker, "apache:httpd/access-checker-module", "export_access_checker", "mod_wasm_sdk::bindings::access_checker");
-phase_world!(check_user_id, "apache:httpd/check-user-id-module", "export_check_user_id", "mod_wasm_sdk::bindings::check_user_id");
-phase_world!(auth_checker, "apache:httpd/auth-checker-module", "export_auth_checker", "mod_wasm_sdk::bindings::auth_checker");
-phase_world!(type_checker, "apache:httpd/type-checker-module", "export_type_checker", "mod_wasm_sdk::bindings::type_checker");
-phase_world!(fixups, "apache:httpd/fixups-module", "export_fixups", "mod_wasm_sdk::bindings::fixups");
-phase_world!(handler, "apache:httpd/handler-module", "export_handler", "mod_wasm_sdk::bindings::handler");
-phase_world!(log_transaction, "apache:httpd/log-transaction-module", "export_log_transaction", "mod_wasm_sdk::bindings::log_transaction");
+export_world!(translate_name, "apache:httpd/translate-name-module", "export_translate_name", "mod_wasm_sdk::bindings::translate_name");
+export_world!(header_parser, "apache:httpd/header-parser-module", "export_header_parser", "mod_wasm_sdk::bindings::header_parser");
+export_world!(access_checker, "apache:httpd/access-checker-module", "export_access_checker", "mod_wasm_sdk::bindings::access_checker");
+export_world!(check_user_id, "apache:httpd/check-user-id-module", "export_check_user_id", "mod_wasm_sdk::bindings::check_user_id");
+export_world!(auth_checker, "apache:httpd/auth-checker-module", "export_auth_checker", "mod_wasm_sdk::bindings::auth_checker");
+export_world!(type_checker, "apache:httpd/type-checker-module", "export_type_checker", "mod_wasm_sdk::bindings::type_checker");
+export_world!(fixups, "apache:httpd/fixups-module", "export_fixups", "mod_wasm_sdk::bindings::fixups");
+export_world!(handler, "apache:httpd/handler-module", "export_handler", "mod_wasm_sdk::bindings::handler");
+export_world!(log_transaction, "apache:httpd/log-transaction-module", "export_log_transaction", "mod_wasm_sdk::bindings::log_transaction");
+// Not a phase: how a kept instance learns that its request ended (exported by every module).
+export_world!(request_end, "apache:httpd/request-end-module", "export_request_end", "mod_wasm_sdk::bindings::request_end");

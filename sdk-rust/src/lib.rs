@@ -31,8 +31,9 @@
 //! a new instance of the module, so nothing at all survives to the next request. Under
 //! `WasmApacheModuleScope server` httpd keeps the instance for later requests:
 //! statics, `thread_local!`s and lazily built tables (a parsed configuration, compiled
-//! patterns) stay, and only the first request pays to build them. The previous request's
-//! value is dropped when the next request reaches the module.
+//! patterns) stay, and only the first request pays to build them. The request's value is
+//! dropped as soon as the request ends (mod_wasm calls the module's `request-end` export,
+//! which `export!` provides), so its data does not stay in memory until the next request.
 //!
 //! **Errors.** Calls that can fail return `Result<_, Error>`; nothing in this crate panics on
 //! a host error. A panic or trap in your module fails its request with 500 and one log line.
@@ -348,6 +349,19 @@ impl<M: Module> __PerRequest<M> {
         __PerRequest { current: core::cell::RefCell::new(None) }
     }
 
+    /// The request `serial` has ended: drop its value.
+    pub fn end(&self, serial: u64) {
+        let ended = {
+            let mut current = self.current.borrow_mut();
+            match &*current {
+                Some((s, _)) if *s == serial => current.take(),
+                _ => None,
+            }
+        };
+        // Dropped after the borrow, in case its Drop looks at the module again.
+        drop(ended);
+    }
+
     pub fn with<R>(&self, request: &Request, f: impl FnOnce(&mut M, &Request) -> R) -> R {
         let serial = request.serial();
         let mut current = self.current.borrow_mut();
@@ -374,6 +388,12 @@ macro_rules! export {
         #[doc(hidden)]
         struct __ModWasmExports;
         $( $crate::__export_phase!($phase, $module); )+
+        impl $crate::bindings::request_end::exports::apache::httpd::request_end::Guest for __ModWasmExports {
+            fn request_end(serial: u64) {
+                __MOD_WASM_MODULE.with(|m| m.end(serial));
+            }
+        }
+        $crate::bindings::request_end::export_request_end!(__ModWasmExports with_types_in $crate::bindings::request_end);
     };
 }
 
