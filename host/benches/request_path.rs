@@ -73,22 +73,25 @@ fn benches(c: &mut Criterion) {
     let (no_edits, four_sets) = (ext(""), ext("set A a; set B b; set C c; set D d"));
     c.bench_function("hook/first-call", |b| {
         b.iter(|| {
-            let mut instances = RequestInstances::default();
-            instances.run(&no_edits, Phase::Fixups, limits, Scope::Request, Box::new(MemoryHttpdRequest::default()))
+            let instances = RequestInstances::default();
+            instances.run(&no_edits, Phase::Fixups, limits, Scope::Request, Box::new(MemoryHttpdRequest::default()));
+            instances.end(&mut |_, _| {})
         })
     });
     c.bench_function("hook/server-scope-request", |b| {
         b.iter(|| {
-            let mut instances = RequestInstances::default();
-            instances.run(&no_edits, Phase::Fixups, limits, Scope::Server, Box::new(MemoryHttpdRequest::default()))
+            let instances = RequestInstances::default();
+            let server = Scope::Server { max: None };
+            instances.run(&no_edits, Phase::Fixups, limits, server, Box::new(MemoryHttpdRequest::default()));
+            instances.end(&mut |_, _| {})
         })
     });
     c.bench_function("hook/next-call", |b| {
-        let mut instances = RequestInstances::default();
+        let instances = RequestInstances::default();
         b.iter(|| instances.run(&no_edits, Phase::Fixups, limits, Scope::Request, Box::new(MemoryHttpdRequest::default())))
     });
     c.bench_function("hook/4-header-sets", |b| {
-        let mut instances = RequestInstances::default();
+        let instances = RequestInstances::default();
         b.iter(|| instances.run(&four_sets, Phase::Fixups, limits, Scope::Request, Box::new(MemoryHttpdRequest::default())))
     });
 }

@@ -243,8 +243,8 @@ mod tests {
         let off = DirConfig { enable_cgi: Some(false), ..Default::default() };
         assert!(!DirConfig::merge(&outer, &off).cgi());
         assert_eq!(DirConfig::default().entry_point(), "_start");
-        let pooled = DirConfig { extension_scope: Some(Scope::Server), ..Default::default() };
-        assert_eq!(DirConfig::merge(&pooled, &inner).extension_scope(), Scope::Server);
+        let pooled = DirConfig { extension_scope: Some(Scope::Server { max: None }), ..Default::default() };
+        assert_eq!(DirConfig::merge(&pooled, &inner).extension_scope(), Scope::Server { max: None });
         let request = DirConfig { extension_scope: Some(Scope::Request), ..Default::default() };
         assert_eq!(DirConfig::merge(&pooled, &request).extension_scope(), Scope::Request);
         assert_eq!(DirConfig::default().extension_scope(), Scope::Request);

@@ -3,7 +3,7 @@
 //!
 //! Only [`start_child`] creates an Engine, and mod_wasm calls it from child_init: an Engine
 //! made in httpd's parent would have its trap handlers replaced by httpd's fatal-signal
-//! handlers before the fork (DESIGN.md, "Fork safety").
+//! handlers before the fork (docs/architecture.md, "Fork safety").
 
 use std::path::PathBuf;
 
@@ -135,31 +135,46 @@ pub fn prepare_parent() -> bool {
     PoolingAllocationConfig::is_pagemap_scan_available()
 }
 
+/// Why the parent's preparation for children failed.
+#[derive(Debug)]
+pub enum PrepareError {
+    /// No Engine could be made with these settings (address space, usually).
+    Engine(String),
+    /// A module validated in the parent but wasmtime could not compile it.
+    Compile { path: PathBuf, reason: String },
+    /// The helper process could not be run or did not report.
+    Helper(String),
+}
+
 /// Prepares, from httpd's parent, what children need, in a short-lived forked process so
-/// that the parent itself never has an Engine (DESIGN.md, "Fork safety"): it checks that an
+/// that the parent itself never has an Engine (docs/architecture.md, "Fork safety"): it checks that an
 /// Engine can be made (the pooling allocator reserves address space for every instance slot
 /// up front, and a limit such as `ulimit -v` can forbid it) and, with a cache directory,
 /// compiles every module into it, so that children load compiled code instead of compiling.
-pub fn prepare_for_children(settings: &ChildSettings) -> Result<(), String> {
+pub fn prepare_for_children(settings: &ChildSettings) -> Result<(), PrepareError> {
     let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: plain POSIX calls. httpd's parent is single-threaded while it reads its
-    // configuration, so the forked child may allocate; it only creates an Engine, reports
-    // and _exits without running any destructor of the parent's state.
+    // SAFETY: plain POSIX calls on our own fds. httpd's parent is single-threaded while it
+    // reads its configuration, so the forked child may allocate; it never returns or unwinds
+    // into httpd's code: whatever happens it reports and _exits without running destructors.
     unsafe {
         if libc::pipe(fds.as_mut_ptr()) != 0 {
-            return Err(format!("pipe: {}", std::io::Error::last_os_error()));
+            return Err(PrepareError::Helper(format!("pipe: {}", std::io::Error::last_os_error())));
         }
         match libc::fork() {
             -1 => {
                 libc::close(fds[0]);
                 libc::close(fds[1]);
-                Err(format!("fork: {}", std::io::Error::last_os_error()))
+                Err(PrepareError::Helper(format!("fork: {}", std::io::Error::last_os_error())))
             }
             0 => {
                 libc::close(fds[0]);
-                let message = match compile_into_cache(settings) {
+                let report = std::panic::catch_unwind(|| compile_into_cache(settings))
+                    .unwrap_or_else(|_| Err(PrepareError::Helper("the helper process panicked".into())));
+                let message = match report {
                     Ok(()) => String::new(),
-                    Err(e) => e,
+                    Err(PrepareError::Engine(reason)) => format!("E{reason}"),
+                    Err(PrepareError::Compile { path, reason }) => format!("C{}\n{reason}", path.display()),
+                    Err(PrepareError::Helper(reason)) => format!("H{reason}"),
                 };
                 libc::write(fds[1], message.as_ptr() as *const libc::c_void, message.len());
                 libc::_exit(if message.is_empty() { 0 } else { 1 })
@@ -178,10 +193,16 @@ pub fn prepare_for_children(settings: &ChildSettings) -> Result<(), String> {
                 libc::close(fds[0]);
                 let mut status = 0;
                 libc::waitpid(pid, &mut status, 0);
-                match (libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, message.is_empty()) {
-                    (true, true) => Ok(()),
-                    (_, false) => Err(String::from_utf8_lossy(&message).into_owned()),
-                    (false, true) => Err(format!("the probe process ended abnormally (status {status})")),
+                let message = String::from_utf8_lossy(&message);
+                match (libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, message.split_at_checked(1)) {
+                    (true, None) => Ok(()),
+                    (_, Some(("E", reason))) => Err(PrepareError::Engine(reason.to_owned())),
+                    (_, Some(("C", text))) => {
+                        let (path, reason) = text.split_once('\n').unwrap_or((text, ""));
+                        Err(PrepareError::Compile { path: PathBuf::from(path), reason: reason.to_owned() })
+                    }
+                    (_, Some((_, reason))) => Err(PrepareError::Helper(reason.to_owned())),
+                    (false, None) => Err(PrepareError::Helper(format!("the helper process ended abnormally (status {status})"))),
                 }
             }
         }
@@ -189,41 +210,60 @@ pub fn prepare_for_children(settings: &ChildSettings) -> Result<(), String> {
 }
 
 /// The forked helper's work (see [`prepare_for_children`]).
-fn compile_into_cache(settings: &ChildSettings) -> Result<(), String> {
-    let engine = Engine::new(&engine_config(settings)?).map_err(|e| format!("{e:#}"))?;
+fn compile_into_cache(settings: &ChildSettings) -> Result<(), PrepareError> {
+    let config = engine_config(settings).map_err(PrepareError::Helper)?;
+    let engine = Engine::new(&config).map_err(|e| PrepareError::Engine(format!("{e:#}")))?;
     if settings.cache_dir.is_some() {
         for slot in registry::all() {
             let compiled = match slot.info().kind {
                 WasmKind::CoreModule => Module::from_file(&engine, slot.path()).map(drop),
                 WasmKind::Component => Component::from_file(&engine, slot.path()).map(drop),
             };
-            compiled.map_err(|e| format!("{}: {e:#}", slot.path().display()))?;
+            compiled.map_err(|e| PrepareError::Compile { path: slot.path().to_owned(), reason: format!("{e:#}") })?;
         }
     }
     Ok(())
 }
 
-/// Creates this child's Engine and fills every registered module's slot. An `Err` means no
-/// Engine could be made (nothing can run); per-module failures come back in the list.
+/// Creates this child's Engine, starts its epoch ticker and fills every registered module's
+/// slot. An `Err` means nothing can run here (no Engine, no ticker); the slots then hold
+/// that reason, so every request names it. Per-module failures come back in the list.
 pub fn start_child(settings: &ChildSettings) -> Result<Vec<LoadFailure>, String> {
-    let engine = Engine::new(&engine_config(settings)?).map_err(|e| format!("{e:#}"))?;
-    let mut p1_linker = Linker::<P1State>::new(&engine);
-    wasmtime_wasi::p1::add_to_linker_async(&mut p1_linker, |s| &mut s.wasi).map_err(|e| format!("{e:#}"))?;
-    let mut p2_linker = wasmtime::component::Linker::<P2State>::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut p2_linker).map_err(|e| format!("{e:#}"))?;
-    let ext_linker = extension::linker(&engine).map_err(|e| format!("{e:#}"))?;
-    let linkers = Linkers { p1: p1_linker, p2: p2_linker, ext: ext_linker };
-
+    let slots: Vec<_> = registry::all().into_iter().filter(|s| s.loaded().is_none()).collect();
+    let engine = match prepare_engine(settings) {
+        Ok(engine) => engine,
+        Err(reason) => {
+            for slot in &slots {
+                slot.set_loaded(Err(reason.clone()));
+            }
+            return Err(reason);
+        }
+    };
+    let linkers = match Linkers::new(&engine) {
+        Ok(linkers) => linkers,
+        Err(reason) => {
+            for slot in &slots {
+                slot.set_loaded(Err(reason.clone()));
+            }
+            return Err(reason);
+        }
+    };
     let mut failures = Vec::new();
-    for slot in registry::all().iter().filter(|s| s.loaded().is_none()) {
-        let loaded = load(&engine, &linkers, slot);
+    for slot in &slots {
+        let loaded = load(&engine, &linkers, slot, settings.concurrent_requests);
         if let Err(reason) = &loaded {
             failures.push(LoadFailure { path: slot.path().to_owned(), reason: reason.clone() });
         }
         slot.set_loaded(loaded);
     }
-    start_ticker(engine)?;
     Ok(failures)
+}
+
+/// The Engine, with its epoch ticker already running: deadlines work from the first request.
+fn prepare_engine(settings: &ChildSettings) -> Result<Engine, String> {
+    let engine = Engine::new(&engine_config(settings)?).map_err(|e| format!("cannot create the WebAssembly engine: {e:#}"))?;
+    start_ticker(engine.clone())?;
+    Ok(engine)
 }
 
 /// The child's one epoch ticker thread. It holds the Engine for the life of the process.
@@ -235,7 +275,7 @@ fn start_ticker(engine: Engine) -> Result<(), String> {
             engine.increment_epoch();
         })
         .map(|_| ())
-        .map_err(|e| format!("cannot start the epoch ticker thread: {e}"))
+        .map_err(|e| format!("cannot start the epoch ticker thread (no deadline could be kept): {e}"))
 }
 
 struct Linkers {
@@ -244,7 +284,19 @@ struct Linkers {
     ext: wasmtime::component::Linker<ExtState>,
 }
 
-fn load(engine: &Engine, linkers: &Linkers, slot: &ModuleSlot) -> Result<Loaded, String> {
+impl Linkers {
+    fn new(engine: &Engine) -> Result<Linkers, String> {
+        let fail = |e: wasmtime::Error| format!("cannot link WASI: {e:#}");
+        let mut p1 = Linker::<P1State>::new(engine);
+        wasmtime_wasi::p1::add_to_linker_async(&mut p1, |s| &mut s.wasi).map_err(fail)?;
+        let mut p2 = wasmtime::component::Linker::<P2State>::new(engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut p2).map_err(fail)?;
+        let ext = extension::linker(engine).map_err(fail)?;
+        Ok(Linkers { p1, p2, ext })
+    }
+}
+
+fn load(engine: &Engine, linkers: &Linkers, slot: &ModuleSlot, concurrent_requests: u32) -> Result<Loaded, String> {
     let fail = |e: wasmtime::Error| format!("{e:#}");
     match slot.info().kind {
         WasmKind::CoreModule => {
@@ -258,7 +310,7 @@ fn load(engine: &Engine, linkers: &Linkers, slot: &ModuleSlot) -> Result<Loaded,
         }
         WasmKind::Component => {
             let component = Component::from_file(engine, slot.path()).map_err(fail)?;
-            Ok(Loaded::Extension(extension::load(&linkers.ext, &component).map_err(fail)?))
+            Ok(Loaded::Extension(extension::load(&linkers.ext, &component, concurrent_requests).map_err(fail)?))
         }
     }
 }

@@ -93,6 +93,10 @@ impl<R: Request> Exchange<R> {
         if self.body_done {
             return Err(StreamError::Closed);
         }
+        if size == 0 {
+            // Asking for nothing is not the end of the body.
+            return Ok(Bytes::new());
+        }
         let mut buf = vec![0u8; size.min(MAX_STDIN_READ)];
         match self.req.read_body(&mut buf) {
             Ok(0) => {
@@ -448,7 +452,8 @@ impl<T: StdioTarget> tokio::io::AsyncRead for Stdio<T> {
 }
 
 /// Entry points for the fuzz targets (fuzz/): the real stdout and stderr paths, driven with
-/// an in-memory request.
+/// an in-memory request. Not in the production module (feature `testing`).
+#[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod fuzzing {
     use super::*;
@@ -500,6 +505,15 @@ mod tests {
         assert_eq!(header_block_end(b"A: b\r\nC: d\r\n", 0), None);
         assert_eq!(header_block_end(b"\n\n", 0), Some(1));
         assert_eq!(header_block_end(b"\r\nbody", 0), Some(2));
+    }
+
+    #[test]
+    fn a_zero_length_read_does_not_end_stdin() {
+        let request = crate::testing::MemoryRequest::with_body(b"body");
+        let mut exchange = Exchange::new(request, Arc::from("t.wasm"), false);
+        assert_eq!(exchange.read_stdin(0).ok(), Some(Bytes::new()));
+        assert_eq!(exchange.read_stdin(10).ok(), Some(Bytes::from_static(b"body")));
+        assert!(matches!(exchange.read_stdin(10), Err(StreamError::Closed)));
     }
 
     #[test]

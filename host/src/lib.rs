@@ -13,6 +13,8 @@ pub mod handler;
 pub mod limits;
 pub mod registry;
 pub mod request;
+/// In-memory requests for tests, benchmarks and fuzzing; not in the production module.
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod validate;
 

@@ -23,18 +23,19 @@ pub const MAX_MEMORY_LIMIT: u64 = 4 << 30;
 /// How often the epoch ticker runs: the granularity of deadlines.
 pub const TICK: Duration = Duration::from_millis(10);
 
-/// Parses a duration: a number with `ms`, `s` (the default), `m` or `h`.
+/// Parses a duration the way httpd's `Timeout` reads one (a number with `ms`, `s` (the
+/// default), `mi` or `h`), and also with a fraction (`1.5s`) and `m`/`min` for minutes.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let value: f64 = number.parse().map_err(|_| format!("`{text}` is not a duration (like 30s, 500ms, 2m)"))?;
+    let value: f64 = number.parse().map_err(|_| format!("`{text}` is not a duration (like 30, 30s, 500ms, 2mi)"))?;
     let seconds = match unit.trim().to_ascii_lowercase().as_str() {
         "ms" => value / 1000.0,
         "" | "s" => value,
-        "m" | "min" => value * 60.0,
+        "mi" | "m" | "min" => value * 60.0,
         "h" => value * 3600.0,
-        other => return Err(format!("unknown unit `{other}` in `{text}` (use ms, s, m or h)")),
+        other => return Err(format!("unknown unit `{other}` in `{text}` (use ms, s, mi or h)")),
     };
     if !seconds.is_finite() || !(0.001..=86_400.0).contains(&seconds) {
         return Err(format!("`{text}` is out of range (at least 1ms, at most 24h)"));
@@ -136,7 +137,12 @@ thread_local! {
 /// is dropped at once, with everything it held).
 pub(crate) fn run_with_deadline<F: Future>(timeout: Duration, call: F) -> Result<Option<F::Output>, String> {
     RUNTIME.with(|cell| {
-        let mut slot = cell.borrow_mut();
+        let Ok(mut slot) = cell.try_borrow_mut() else {
+            // A guest call made from inside another one's host call on this thread (a
+            // subrequest run while a guest writes its body): the runtime is busy driving
+            // the outer call, so this one is driven here, within the outer's context.
+            return Ok(run_nested(timeout, call));
+        };
         if slot.is_none() {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_time()
@@ -163,6 +169,23 @@ pub(crate) fn run_with_deadline<F: Future>(timeout: Duration, call: F) -> Result
     })
 }
 
+/// Drives a nested guest call to its end or its deadline by polling it on this thread.
+/// Epoch yields are polled again at once; a call waiting on a timer or I/O of the outer
+/// runtime cannot progress while that runtime waits for us, so it ends at its deadline.
+fn run_nested<F: Future>(timeout: Duration, call: F) -> Option<F::Output> {
+    let deadline = Instant::now() + timeout;
+    let mut call = pin!(call);
+    loop {
+        if let Poll::Ready(output) = call.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            return Some(output);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::yield_now();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +197,10 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        // httpd's Timeout syntax (ap_timeout_parameter_parse).
+        assert_eq!(parse_duration("2mi"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
         assert!(parse_duration("10 parsecs").unwrap_err().contains("unknown unit"));
         assert!(parse_duration("0").is_err());
         // Found by the fuzzer: positive, but zero once converted.

@@ -97,6 +97,7 @@ impl Request for MemoryRequest {
 #[derive(Default)]
 pub struct MemoryHttpdRequest {
     pub uri: String,
+    pub filename: Option<String>,
     pub status: u16,
     /// (table, name, value) in insertion order.
     pub entries: Vec<(Table, String, String)>,
@@ -107,13 +108,16 @@ impl HttpdRequest for MemoryHttpdRequest {
     fn field(&self, field: Field) -> Option<String> {
         match field {
             Field::Uri => Some(self.uri.clone()),
+            Field::Filename => self.filename.clone(),
             Field::Method => Some("GET".into()),
             _ => None,
         }
     }
     fn set_field(&mut self, field: Field, value: Option<&str>) {
-        if field == Field::Uri {
-            self.uri = value.unwrap_or_default().to_owned();
+        match field {
+            Field::Uri => self.uri = value.unwrap_or_default().to_owned(),
+            Field::Filename => self.filename = value.map(str::to_owned),
+            _ => {}
         }
     }
     fn port(&self) -> u16 {

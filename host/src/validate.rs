@@ -1,5 +1,5 @@
 //! Checks a `.wasm` file without a wasmtime Engine, so that it can run in httpd's parent
-//! process (see DESIGN.md, "Fork safety"): the bytes must be valid WebAssembly and everything
+//! process (docs/architecture.md, "Fork safety"): the bytes must be valid WebAssembly and everything
 //! the program imports must be something this host provides.
 
 use std::path::Path;

@@ -6,11 +6,22 @@
 //! module gives it an instance ([`RequestInstances`]) that stays with the request until it
 //! ends, so a guest keeps state from one phase to the next. Under [`Scope::Request`] that
 //! instance is new and is dropped with the request; under [`Scope::Server`] it is taken from
-//! the instances the process keeps and returned to them afterwards, so its memory (caches,
-//! parsed configuration) outlives the request and only a request that finds none pays for
-//! the instantiation. A guest tells its requests apart by [`RequestInstances`]'s serial number.
+//! the instances the module's pool keeps in this process and returned afterwards, so its
+//! memory (caches, parsed configuration) outlives the request and only a request that finds
+//! none pays for the instantiation. Before it goes back, the instance's `request-end` export
+//! (if any) is called, so the guest can drop what belonged to the request.
+//!
+//! Re-entry: while a hook runs, the guest's calls may make httpd run a subrequest (an output
+//! filter running during `write-body`), whose hooks need the same module again. The
+//! instance is busy, so that nested call gets an instance of its own for its duration; the
+//! request's instance is never entered twice.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+mod imports;
+mod phase;
+
+pub use phase::{HookOutcome, Phase, PhaseSet};
+
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 
 use wasmtime::component::{Component, ComponentExportIndex, HasSelf, Instance, InstancePre, Linker, Resource, ResourceTable, TypedFunc};
@@ -20,7 +31,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use crate::exchange::{LineBuffer, Role, Stdio};
 use crate::limits::{deadline_message, run_with_deadline, yield_every_tick, Limits, MemoryCap};
 use crate::registry::ModuleSlot;
-use crate::request::{BodyError, Field, HttpdRequest, LogLevel, Table};
+use crate::request::{HttpdRequest, LogLevel};
 use crate::validate::{ValidateError, WasmInfo, WasmKind};
 
 mod bindings {
@@ -37,62 +48,12 @@ use bindings::apache::httpd::types as wit;
 /// The WIT package's interface prefix and version an extension module exports.
 const PACKAGE: &str = "apache:httpd/";
 const VERSION: &str = "@0.1.0";
+/// The optional export through which a kept instance learns that its request has ended.
+const REQUEST_END: &str = "request-end";
 
-/// A request phase an extension module can take part in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    TranslateName,
-    HeaderParser,
-    AccessChecker,
-    CheckUserId,
-    AuthChecker,
-    TypeChecker,
-    Fixups,
-    Handler,
-    LogTransaction,
-}
-
-impl Phase {
-    pub const COUNT: usize = 9;
-    pub const ALL: [Phase; Phase::COUNT] = [
-        Phase::TranslateName,
-        Phase::HeaderParser,
-        Phase::AccessChecker,
-        Phase::CheckUserId,
-        Phase::AuthChecker,
-        Phase::TypeChecker,
-        Phase::Fixups,
-        Phase::Handler,
-        Phase::LogTransaction,
-    ];
-
-    /// The WIT interface (and function) name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Phase::TranslateName => "translate-name",
-            Phase::HeaderParser => "header-parser",
-            Phase::AccessChecker => "access-checker",
-            Phase::CheckUserId => "check-user-id",
-            Phase::AuthChecker => "auth-checker",
-            Phase::TypeChecker => "type-checker",
-            Phase::Fixups => "fixups",
-            Phase::Handler => "handler",
-            Phase::LogTransaction => "log-transaction",
-        }
-    }
-
-    /// A bit of a [`PhaseSet`].
-    pub fn bit(self) -> u16 {
-        1 << (self as u16)
-    }
-
-    fn reads_body(self) -> bool {
-        matches!(self, Phase::AccessChecker | Phase::Handler)
-    }
-
-    fn export_name(self) -> String {
-        format!("{PACKAGE}{}{VERSION}", self.name())
-    }
+/// The full name of an interface the package defines (`apache:httpd/fixups@0.1.0`).
+fn export_name(interface: &str) -> String {
+    format!("{PACKAGE}{interface}{VERSION}")
 }
 
 /// How long an extension module's instance lives (`WasmApacheModuleScope`).
@@ -103,30 +64,33 @@ pub enum Scope {
     #[default]
     Request,
     /// Instances are kept by the child process and lent to one request at a time, the most
-    /// recently returned first, like mod_lua's `LuaScope server`: as many instances as
-    /// requests use at once, and the ones in use are the ones still in the CPU's caches. (A
-    /// per-thread scope was measured slower: 64 threads' instances do not stay in cache.)
-    /// A trapped instance is never reused.
-    Server,
+    /// recently returned first, like mod_lua's `LuaScope server`: the ones in use are the
+    /// ones still in the CPU's caches. (A per-thread scope was measured slower: 64 threads'
+    /// instances do not stay in cache.) A module's pool keeps at most `max` instances
+    /// (default: the MPM's threads per child); a trapped instance is never reused.
+    Server { max: Option<u32> },
 }
 
 impl Scope {
-    pub fn parse(word: &str) -> Result<Scope, String> {
-        match word.to_ascii_lowercase().as_str() {
-            "request" => Ok(Scope::Request),
-            "server" => Ok(Scope::Server),
+    /// `WasmApacheModuleScope request | server [max]`.
+    pub fn parse(word: &str, max: Option<&str>) -> Result<Scope, String> {
+        match (word.to_ascii_lowercase().as_str(), max) {
+            ("request", None) => Ok(Scope::Request),
+            ("request", Some(_)) => Err("request takes no maximum: its instances are never kept".into()),
+            ("server", None) => Ok(Scope::Server { max: None }),
+            ("server", Some(max)) => match max.parse::<u32>() {
+                Ok(n) if n >= 1 => Ok(Scope::Server { max: Some(n) }),
+                _ => Err(format!("`{max}` is not a number of instances (1 or more)")),
+            },
             _ => Err(format!("`{word}` is not a scope: use request or server")),
         }
     }
 }
 
-/// The phases a set of modules exports, as bits ([`Phase::bit`]).
-pub type PhaseSet = u16;
-
 /// The phases a component exports, from the names validation found; empty for a component
 /// that does not target the apache:httpd world.
 pub fn exported_phases(exports: &[String]) -> PhaseSet {
-    Phase::ALL.iter().filter(|p| exports.iter().any(|e| *e == p.export_name())).fold(0, |set, p| set | p.bit())
+    Phase::ALL.iter().filter(|p| exports.iter().any(|e| *e == export_name(p.name()))).fold(0, |set, p| set | p.bit())
 }
 
 /// Checks at configuration time that a file is an extension module: a component that
@@ -135,7 +99,7 @@ pub fn exported_phases(exports: &[String]) -> PhaseSet {
 pub fn check_module(path: &str, info: &WasmInfo) -> Result<(), ValidateError> {
     let phases = exported_phases(&info.exports);
     if info.kind != WasmKind::Component || phases == 0 {
-        let names: Vec<String> = Phase::ALL.iter().map(|p| p.export_name()).collect();
+        let names: Vec<String> = Phase::ALL.iter().map(|p| export_name(p.name())).collect();
         return Err(ValidateError::Invalid {
             path: path.to_owned(),
             message: format!(
@@ -150,9 +114,12 @@ pub fn check_module(path: &str, info: &WasmInfo) -> Result<(), ValidateError> {
 /// The interface extension modules import from the host.
 const IMPORTS: &str = "apache:httpd/types@0.1.";
 
-/// The host side of the `request` resource: a marker pushed into the store's table for one
-/// hook call; the request itself is in [`ExtState::call`].
-pub struct RequestRef;
+/// The host side of the `request` resource: an entry in the store's resource table, made for
+/// one hook call (numbered) and deleted when it returns. The request itself is in
+/// [`ExtState::call`].
+pub struct RequestRef {
+    call: u64,
+}
 
 /// One hook call in progress.
 struct HookCall {
@@ -161,6 +128,8 @@ struct HookCall {
     config: Option<Arc<str>>,
     /// [`RequestInstances::serial`] of the request.
     serial: u64,
+    /// This store's count of hook calls: the [`RequestRef`] made for this one carries it.
+    number: u64,
 }
 
 /// Store data of an extension module instance.
@@ -168,6 +137,8 @@ pub struct ExtState {
     wasi: WasiCtx,
     table: ResourceTable,
     call: Option<HookCall>,
+    /// Hook calls made on this store so far.
+    calls: u64,
     /// What the guest wrote to stdout/stderr (a panic message, debug prints).
     output: Arc<Mutex<LineBuffer>>,
     cap: MemoryCap,
@@ -179,10 +150,16 @@ impl WasiView for ExtState {
     }
 }
 
-/// Compiled, pre-linked extension module and the phases it exports.
+/// Compiled, pre-linked extension module, the phases it exports, and the instances this
+/// process keeps for [`Scope::Server`].
 pub struct ExtensionPre {
     pre: InstancePre<ExtState>,
     phases: [Option<ComponentExportIndex>; Phase::COUNT],
+    request_end: Option<ComponentExportIndex>,
+    /// Kept instances, the most recently returned last.
+    kept: Mutex<Vec<Live>>,
+    /// How many instances the pool keeps when the scope names no maximum.
+    default_max: u32,
 }
 
 /// Adds the host's apache:httpd imports and WASI to a linker for extension modules.
@@ -193,14 +170,23 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<ExtState>> {
     Ok(linker)
 }
 
-pub(crate) fn load(linker: &Linker<ExtState>, component: &Component) -> wasmtime::Result<ExtensionPre> {
+/// Pre-links `component`; `default_max` is the pool's size when the scope names none.
+pub(crate) fn load(linker: &Linker<ExtState>, component: &Component, default_max: u32) -> wasmtime::Result<ExtensionPre> {
+    let export = |interface: &str| {
+        let iface = component.get_export_index(None, &export_name(interface))?;
+        component.get_export_index(Some(&iface), interface)
+    };
     let mut phases = [None; Phase::COUNT];
     for phase in Phase::ALL {
-        if let Some(iface) = component.get_export_index(None, &phase.export_name()) {
-            phases[phase as usize] = component.get_export_index(Some(&iface), phase.name());
-        }
+        phases[phase as usize] = export(phase.name());
     }
-    Ok(ExtensionPre { pre: linker.instantiate_pre(component)?, phases })
+    Ok(ExtensionPre {
+        pre: linker.instantiate_pre(component)?,
+        phases,
+        request_end: export(REQUEST_END),
+        kept: Mutex::new(Vec::new()),
+        default_max: default_max.max(1),
+    })
 }
 
 /// An extension module as a configuration section names it.
@@ -211,73 +197,107 @@ pub struct ExtensionRef {
     pub config: Option<Arc<str>>,
 }
 
-/// What a hook call tells httpd.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HookOutcome {
-    Ok,
-    Declined,
-    Done,
-    Status(u16),
-    /// The guest failed (logged): 500 for a trap, 503 for its deadline or no instance.
-    Failed(u16),
-}
-
 /// A phase's export, typed (looked up and checked once per instance).
 type HookFunc = TypedFunc<(Resource<RequestRef>,), (wit::HookResult,)>;
 
+/// An instance of an extension module.
 struct Live {
-    slot: Arc<ModuleSlot>,
     store: Store<ExtState>,
     instance: Instance,
     hooks: [Option<HookFunc>; Phase::COUNT],
     scope: Scope,
+    /// The limits of its last call, which its `request-end` call runs under too.
+    limits: Limits,
     /// A trapped instance is not entered again.
     failed: bool,
 }
 
-/// [`Scope::Server`] instances between requests, the most recently returned last.
-static SERVER_KEPT: Mutex<Vec<Live>> = Mutex::new(Vec::new());
+impl ExtensionPre {
+    /// An instance for a request: a kept one (server scope) if one has the same memory
+    /// limit, else a new one. `Err` is the reason and the status to answer with.
+    fn instance(&self, limits: Limits, scope: Scope) -> Result<Live, (String, u16)> {
+        if let Scope::Server { .. } = scope {
+            if let Some(live) = self.take_kept(limits.memory) {
+                return Ok(Live { scope, limits, ..live });
+            }
+        }
+        match run_with_deadline(limits.timeout, instantiate(self, limits.memory)) {
+            Ok(Some(Ok((store, instance)))) => {
+                Ok(Live { store, instance, hooks: [None; Phase::COUNT], scope, limits, failed: false })
+            }
+            Ok(Some(Err(e))) => Err((crate::handler::one_line(&e), 503)),
+            Ok(None) => Err((deadline_message(limits.timeout), 503)),
+            Err(reason) => Err((reason, 500)),
+        }
+    }
 
-/// Numbers requests, so that a reused instance can tell a new request from the last one.
-static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
+    fn kept(&self) -> std::sync::MutexGuard<'_, Vec<Live>> {
+        // Lives are pushed and popped whole; a panic elsewhere cannot leave one half-moved.
+        self.kept.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 
-/// The extension instances of one request, created or taken as phases need them.
+    /// The most recently returned instance, if its store has the same memory limit (one
+    /// that has not is dropped).
+    fn take_kept(&self, memory: u64) -> Option<Live> {
+        let live = self.kept().pop()?;
+        (live.store.data().cap.limit() == memory).then_some(live)
+    }
+
+    /// Keeps `live` for a later request, unless the pool already holds `max`.
+    fn give_back(&self, live: Live, max: u32) {
+        let spare = {
+            let mut kept = self.kept();
+            if kept.len() < max as usize {
+                kept.push(live);
+                None
+            } else {
+                Some(live)
+            }
+        };
+        // Dropped outside the lock.
+        drop(spare);
+    }
+
+    /// Instances kept for later requests (tests).
+    pub fn kept_count(&self) -> usize {
+        self.kept().len()
+    }
+}
+
+/// The extension instances of one request (its subrequests and internal redirects
+/// included), created or taken as phases need them. Hook calls reach it through a shared
+/// reference: a nested call (see the module documentation) may arrive while another runs.
 pub struct RequestInstances {
-    live: Vec<Live>,
+    modules: RefCell<Vec<InUse>>,
     /// Unique in this process; what the guest's `request.serial` returns.
     serial: u64,
 }
 
+/// A module's instance for this request.
+struct InUse {
+    slot: Arc<ModuleSlot>,
+    /// `None` while one of its hooks runs.
+    live: Option<Live>,
+}
+
+/// Numbers requests, so that a reused instance can tell a new request from the last one.
+static NEXT_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 impl Default for RequestInstances {
     fn default() -> Self {
-        RequestInstances { live: Vec::new(), serial: NEXT_SERIAL.fetch_add(1, Ordering::Relaxed) }
+        let serial = NEXT_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        RequestInstances { modules: RefCell::new(Vec::new()), serial }
     }
 }
 
-impl Drop for RequestInstances {
-    /// Gives server-scoped instances back to the process's pool.
-    fn drop(&mut self) {
-        // The others are dropped here, outside the pool's lock.
-        for live in self.live.drain(..).filter(|l| l.scope == Scope::Server && !l.failed) {
-            server_kept().push(live);
-        }
-    }
-}
-
-fn server_kept() -> std::sync::MutexGuard<'static, Vec<Live>> {
-    // Lives are pushed and popped whole; a panic elsewhere cannot leave one half-moved.
-    SERVER_KEPT.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// A kept instance of `slot`, the most recently returned, if its store has the same memory
-/// limit (one that has not is dropped).
-fn take_kept(slot: &Arc<ModuleSlot>, memory: u64) -> Option<Live> {
-    let live = {
-        let mut kept = server_kept();
-        let i = kept.iter().rposition(|k| Arc::ptr_eq(&k.slot, slot))?;
-        kept.remove(i)
-    };
-    (live.store.data().cap.limit() == memory).then_some(live)
+/// Where a hook call's instance came from.
+enum Taken {
+    /// The request's own, in use by this call.
+    Ours(Live),
+    /// None yet: a place is reserved for the one this call makes.
+    First,
+    /// The request's own is busy in an outer call: this call has one of its own.
+    Nested,
 }
 
 impl RequestInstances {
@@ -286,7 +306,7 @@ impl RequestInstances {
     /// Declines if the module does not export the phase. Failures are logged through
     /// `req`, naming the module and the phase.
     pub fn run(
-        &mut self,
+        &self,
         module: &ExtensionRef,
         phase: Phase,
         limits: Limits,
@@ -305,50 +325,129 @@ impl RequestInstances {
         let Some(func_index) = pre.phases[phase as usize] else {
             return HookOutcome::Declined;
         };
-        let index = match self.live.iter().position(|l| Arc::ptr_eq(&l.slot, &module.slot)) {
-            Some(i) => i,
-            None => {
-                let kept = if scope == Scope::Server { take_kept(&module.slot, limits.memory) } else { None };
-                let live = match kept {
-                    Some(live) => live,
-                    None => match run_with_deadline(limits.timeout, instantiate(pre, limits.memory)) {
-                        Ok(Some(Ok((store, instance)))) => {
-                            Live { slot: module.slot.clone(), store, instance, hooks: [None; Phase::COUNT], scope, failed: false }
-                        }
-                        Ok(Some(Err(e))) => return instantiate_failed(&mut *req, path, phase, &crate::handler::one_line(&e), 503),
-                        Ok(None) => return instantiate_failed(&mut *req, path, phase, &deadline_message(limits.timeout), 503),
-                        Err(reason) => return instantiate_failed(&mut *req, path, phase, &reason, 500),
-                    },
-                };
-                self.live.push(live);
-                self.live.len() - 1
+        // The borrow ends here: the guest call below may lead back into `run`.
+        let taken = {
+            let mut modules = self.modules.borrow_mut();
+            match modules.iter_mut().find(|m| Arc::ptr_eq(&m.slot, &module.slot)) {
+                Some(in_use) => match in_use.live.take() {
+                    Some(live) => Taken::Ours(live),
+                    None => Taken::Nested,
+                },
+                None => {
+                    modules.push(InUse { slot: module.slot.clone(), live: None });
+                    Taken::First
+                }
             }
         };
-        let live = &mut self.live[index];
-        if live.failed {
-            return HookOutcome::Failed(500);
+        let (mut live, nested) = match taken {
+            Taken::Ours(live) => (live, false),
+            Taken::First | Taken::Nested => match pre.instance(limits, scope) {
+                Ok(live) => (live, matches!(taken, Taken::Nested)),
+                Err((reason, status)) => {
+                    if matches!(taken, Taken::First) {
+                        self.modules.borrow_mut().retain(|m| !(Arc::ptr_eq(&m.slot, &module.slot) && m.live.is_none()));
+                    }
+                    req.log(LogLevel::Error, &format!("{path}: {}: cannot instantiate: {reason}", phase.name()));
+                    return HookOutcome::Failed(status);
+                }
+            },
+        };
+        let outcome = if live.failed {
+            HookOutcome::Failed(500)
+        } else {
+            live.call(path, phase, func_index, module, self.serial, limits, req)
+        };
+        if nested {
+            finish(pre, path, live, self.serial, &mut |_, _| {});
+        } else if let Some(in_use) = self.modules.borrow_mut().iter_mut().find(|m| Arc::ptr_eq(&m.slot, &module.slot)) {
+            in_use.live = Some(live);
         }
-        live.store.data_mut().call = Some(HookCall { req, phase, config: module.config.clone(), serial: self.serial });
-        let (result, failure_status) = match run_with_deadline(limits.timeout, call_hook(live, phase, &func_index)) {
+        outcome
+    }
+
+    /// Ends the request: kept ([`Scope::Server`]) instances learn it through their
+    /// `request-end` export and go back to their module's pool; the others are dropped.
+    /// `log` writes the guest's output and failures (the request's hooks are over).
+    pub fn end(self, log: &mut dyn FnMut(LogLevel, &str)) {
+        for in_use in self.modules.into_inner() {
+            if let (Some(live), Ok(crate::engine::Loaded::Extension(pre))) = (in_use.live, in_use.slot.ready()) {
+                finish(pre, in_use.slot.name(), live, self.serial, log);
+            }
+        }
+    }
+
+    /// What the guest's `request.serial` returns for this request.
+    pub fn serial(&self) -> u64 {
+        self.serial
+    }
+}
+
+/// A request is done with `live`: keep it for a later request (server scope, healthy,
+/// `request-end` returned) or drop it.
+fn finish(pre: &ExtensionPre, path: &str, mut live: Live, serial: u64, log: &mut dyn FnMut(LogLevel, &str)) {
+    let Scope::Server { max } = live.scope else { return };
+    if live.failed {
+        return;
+    }
+    if let Some(index) = &pre.request_end {
+        if !live.end_request(path, index, serial, log) {
+            return;
+        }
+    }
+    pre.give_back(live, max.unwrap_or(pre.default_max));
+}
+
+impl Live {
+    /// One hook call: a request handle in the store's table for its duration, the deadline,
+    /// the guest's output logged, its answer checked against the phase.
+    #[allow(clippy::too_many_arguments)]
+    fn call(
+        &mut self,
+        path: &str,
+        phase: Phase,
+        func_index: ComponentExportIndex,
+        module: &ExtensionRef,
+        serial: u64,
+        limits: Limits,
+        mut req: Box<dyn HttpdRequest>,
+    ) -> HookOutcome {
+        self.limits = limits;
+        let data = self.store.data_mut();
+        data.calls += 1;
+        let number = data.calls;
+        let handle = match data.table.push(RequestRef { call: number }) {
+            Ok(handle) => handle,
+            Err(e) => {
+                req.log(LogLevel::Error, &format!("{path}: {}: no request handle: {e}", phase.name()));
+                return HookOutcome::Failed(500);
+            }
+        };
+        let borrow = Resource::new_borrow(handle.rep());
+        data.call = Some(HookCall { req, phase, config: module.config.clone(), serial, number });
+        let (result, failure_status) = match run_with_deadline(limits.timeout, self.call_hook(phase, func_index, borrow)) {
             Ok(Some(result)) => (result, 500),
             Ok(None) => (Err(wasmtime::format_err!("{}", deadline_message(limits.timeout))), 503),
             Err(reason) => (Err(wasmtime::format_err!("{reason}")), 500),
         };
-        let call = live.store.data_mut().call.take();
-        let mut req = match call {
-            Some(call) => call.req,
-            None => return HookOutcome::Failed(500),
+        let data = self.store.data_mut();
+        // Any use of the handle from now on is an error for the guest.
+        let _ = data.table.delete(handle);
+        let Some(HookCall { mut req, .. }) = data.call.take() else {
+            return HookOutcome::Failed(500);
         };
-        let lines = live.store.data().output.lock().unwrap_or_else(|p| p.into_inner()).take_lines(true);
+        let lines = data.output.lock().unwrap_or_else(|p| p.into_inner()).take_lines(true);
         match result {
             Ok(outcome) => {
                 for line in lines {
                     req.log(LogLevel::Warn, &format!("{path}: {}: {line}", phase.name()));
                 }
-                outcome
+                phase.check(outcome, &*req).unwrap_or_else(|reason| {
+                    req.log(LogLevel::Error, &format!("{path}: {}: {reason}", phase.name()));
+                    HookOutcome::Failed(500)
+                })
             }
             Err(e) => {
-                live.failed = true;
+                self.failed = true;
                 let said = lines.join(" | ");
                 let said = if said.is_empty() { String::new() } else { format!(" (guest output: {said})") };
                 req.log(LogLevel::Error, &format!("{path}: {}: {}{said}", phase.name(), crate::handler::one_line(&e)));
@@ -356,288 +455,63 @@ impl RequestInstances {
             }
         }
     }
-}
 
-fn instantiate_failed(req: &mut dyn HttpdRequest, path: &str, phase: Phase, reason: &str, status: u16) -> HookOutcome {
-    req.log(LogLevel::Error, &format!("{path}: {}: cannot instantiate: {reason}", phase.name()));
-    HookOutcome::Failed(status)
+    async fn call_hook(&mut self, phase: Phase, func_index: ComponentExportIndex, r: Resource<RequestRef>) -> wasmtime::Result<HookOutcome> {
+        let func = match self.hooks[phase as usize] {
+            Some(func) => func,
+            None => {
+                let func = self.instance.get_typed_func(&mut self.store, func_index)?;
+                *self.hooks[phase as usize].insert(func)
+            }
+        };
+        let (result,) = func.call_async(&mut self.store, (r,)).await?;
+        Ok(match result {
+            wit::HookResult::Ok => HookOutcome::Ok,
+            wit::HookResult::Declined => HookOutcome::Declined,
+            wit::HookResult::Done => HookOutcome::Done,
+            wit::HookResult::HttpStatus(status) => HookOutcome::Status(status),
+        })
+    }
+
+    /// Calls the guest's `request-end(serial)`; false (and logged) if it failed, in which
+    /// case the instance must not serve another request.
+    fn end_request(&mut self, path: &str, index: &ComponentExportIndex, serial: u64, log: &mut dyn FnMut(LogLevel, &str)) -> bool {
+        let call = async {
+            let func = self.instance.get_typed_func::<(u64,), ()>(&mut self.store, index)?;
+            func.call_async(&mut self.store, (serial,)).await
+        };
+        let result = match run_with_deadline(self.limits.timeout, call) {
+            Ok(Some(result)) => result,
+            Ok(None) => Err(wasmtime::format_err!("{}", deadline_message(self.limits.timeout))),
+            Err(reason) => Err(wasmtime::format_err!("{reason}")),
+        };
+        let lines = self.store.data().output.lock().unwrap_or_else(|p| p.into_inner()).take_lines(true);
+        match result {
+            Ok(()) => {
+                for line in lines {
+                    log(LogLevel::Warn, &format!("{path}: {REQUEST_END}: {line}"));
+                }
+                true
+            }
+            Err(e) => {
+                let said = lines.join(" | ");
+                let said = if said.is_empty() { String::new() } else { format!(" (guest output: {said})") };
+                log(LogLevel::Error, &format!("{path}: {REQUEST_END}: {}{said}", crate::handler::one_line(&e)));
+                false
+            }
+        }
+    }
 }
 
 async fn instantiate(pre: &ExtensionPre, memory: u64) -> wasmtime::Result<(Store<ExtState>, Instance)> {
     let output = Arc::new(Mutex::new(LineBuffer::default()));
     let mut wasi = WasiCtxBuilder::new();
     wasi.stdout(Stdio::new(&output, Role::Stdout)).stderr(Stdio::new(&output, Role::Stderr));
-    let state = ExtState { wasi: wasi.build(), table: ResourceTable::new(), call: None, output, cap: MemoryCap::new(memory) };
+    let state =
+        ExtState { wasi: wasi.build(), table: ResourceTable::new(), call: None, calls: 0, output, cap: MemoryCap::new(memory) };
     let mut store = Store::new(pre.pre.engine(), state);
     store.limiter(|s| &mut s.cap);
     yield_every_tick(&mut store);
     let instance = pre.pre.instantiate_async(&mut store).await?;
     Ok((store, instance))
-}
-
-async fn call_hook(live: &mut Live, phase: Phase, func_index: &ComponentExportIndex) -> wasmtime::Result<HookOutcome> {
-    let func = match live.hooks[phase as usize] {
-        Some(func) => func,
-        None => {
-            let func = live.instance.get_typed_func(&mut live.store, func_index)?;
-            *live.hooks[phase as usize].insert(func)
-        }
-    };
-    // The methods act on the store's current call; the handle only has to be a borrow.
-    let (result,) = func.call_async(&mut live.store, (Resource::new_borrow(0),)).await?;
-    Ok(match result {
-        wit::HookResult::Ok => HookOutcome::Ok,
-        wit::HookResult::Declined => HookOutcome::Declined,
-        wit::HookResult::Done => HookOutcome::Done,
-        wit::HookResult::HttpStatus(status) => HookOutcome::Status(status),
-    })
-}
-
-// -- the imports ------------------------------------------------------------------------
-
-impl ExtState {
-    fn call(&mut self) -> wasmtime::Result<&mut HookCall> {
-        self.call.as_mut().ok_or_else(|| wasmtime::format_err!("request used outside a hook call"))
-    }
-
-    fn field(&mut self, field: Field) -> wasmtime::Result<Option<String>> {
-        Ok(self.call()?.req.field(field))
-    }
-
-    fn set_field(&mut self, field: Field, value: Option<&str>) -> wasmtime::Result<Result<(), wit::Error>> {
-        if let Some(v) = value {
-            if let Err(e) = checked(v) {
-                return Ok(Err(e));
-            }
-        }
-        self.call()?.req.set_field(field, value);
-        Ok(Ok(()))
-    }
-
-    fn table_write(
-        &mut self,
-        table: wit::Table,
-        name: &str,
-        value: &str,
-        write: fn(&mut dyn HttpdRequest, Table, &str, &str),
-    ) -> wasmtime::Result<Result<(), wit::Error>> {
-        if let Err(e) = checked(name).and_then(|()| checked(value)) {
-            return Ok(Err(e));
-        }
-        if name.is_empty() {
-            return Ok(Err(wit::Error::InvalidValue("an empty name".into())));
-        }
-        write(self.call()?.req.as_mut(), table_of(table), name, value);
-        Ok(Ok(()))
-    }
-}
-
-/// Refuses values that would split a header line or cut a C string.
-fn checked(value: &str) -> Result<(), wit::Error> {
-    match value.bytes().find(|b| matches!(b, b'\r' | b'\n' | 0)) {
-        Some(b) => Err(wit::Error::InvalidValue(format!("the value contains byte {b:#04x} (CR, LF and NUL are refused)"))),
-        None => Ok(()),
-    }
-}
-
-fn table_of(table: wit::Table) -> Table {
-    match table {
-        wit::Table::HeadersIn => Table::HeadersIn,
-        wit::Table::HeadersOut => Table::HeadersOut,
-        wit::Table::ErrHeadersOut => Table::ErrHeadersOut,
-        wit::Table::Notes => Table::Notes,
-        wit::Table::SubprocessEnv => Table::SubprocessEnv,
-    }
-}
-
-fn level_of(level: wit::LogLevel) -> LogLevel {
-    use wit::LogLevel as L;
-    match level {
-        L::Emerg => LogLevel::Emerg,
-        L::Alert => LogLevel::Alert,
-        L::Crit => LogLevel::Crit,
-        L::Error => LogLevel::Error,
-        L::Warn => LogLevel::Warn,
-        L::Notice => LogLevel::Notice,
-        L::Info => LogLevel::Info,
-        L::Debug => LogLevel::Debug,
-        L::Trace1 => LogLevel::Trace1,
-        L::Trace2 => LogLevel::Trace2,
-        L::Trace3 => LogLevel::Trace3,
-        L::Trace4 => LogLevel::Trace4,
-        L::Trace5 => LogLevel::Trace5,
-        L::Trace6 => LogLevel::Trace6,
-        L::Trace7 => LogLevel::Trace7,
-        L::Trace8 => LogLevel::Trace8,
-    }
-}
-
-type R = Resource<RequestRef>;
-type Res<T> = wasmtime::Result<T>;
-
-impl wit::Host for ExtState {}
-
-impl wit::HostRequest for ExtState {
-    fn method(&mut self, _: R) -> Res<String> {
-        Ok(self.field(Field::Method)?.unwrap_or_default())
-    }
-    fn uri(&mut self, _: R) -> Res<String> {
-        Ok(self.field(Field::Uri)?.unwrap_or_default())
-    }
-    fn unparsed_uri(&mut self, _: R) -> Res<String> {
-        Ok(self.field(Field::UnparsedUri)?.unwrap_or_default())
-    }
-    fn the_request(&mut self, _: R) -> Res<String> {
-        Ok(self.field(Field::TheRequest)?.unwrap_or_default())
-    }
-    fn args(&mut self, _: R) -> Res<Option<String>> {
-        self.field(Field::Args)
-    }
-    fn protocol(&mut self, _: R) -> Res<String> {
-        Ok(self.field(Field::Protocol)?.unwrap_or_default())
-    }
-    fn hostname(&mut self, _: R) -> Res<Option<String>> {
-        self.field(Field::Hostname)
-    }
-    fn port(&mut self, _: R) -> Res<u16> {
-        Ok(self.call()?.req.port())
-    }
-    fn path_info(&mut self, _: R) -> Res<Option<String>> {
-        self.field(Field::PathInfo)
-    }
-    fn filename(&mut self, _: R) -> Res<Option<String>> {
-        self.field(Field::Filename)
-    }
-    fn canonical_filename(&mut self, _: R) -> Res<Option<String>> {
-        self.field(Field::CanonicalFilename)
-    }
-    fn handler(&mut self, _: R) -> Res<Option<String>> {
-        self.field(Field::Handler)
-    }
-    fn content_type(&mut self, _: R) -> Res<Option<String>> {
-        self.field(Field::ContentType)
-    }
-    fn content_encoding(&mut self, _: R) -> Res<Option<String>> {
-        self.field(Field::ContentEncoding)
-    }
-    fn status(&mut self, _: R) -> Res<u16> {
-        Ok(self.call()?.req.status())
-    }
-    fn user(&mut self, _: R) -> Res<Option<String>> {
-        self.field(Field::User)
-    }
-    fn ap_auth_type(&mut self, _: R) -> Res<Option<String>> {
-        self.field(Field::ApAuthType)
-    }
-    fn useragent_ip(&mut self, _: R) -> Res<String> {
-        Ok(self.field(Field::UseragentIp)?.unwrap_or_default())
-    }
-    fn is_https(&mut self, _: R) -> Res<bool> {
-        Ok(self.call()?.req.is_https())
-    }
-    fn is_initial_req(&mut self, _: R) -> Res<bool> {
-        Ok(self.call()?.req.is_initial_req())
-    }
-    fn document_root(&mut self, _: R) -> Res<String> {
-        Ok(self.field(Field::DocumentRoot)?.unwrap_or_default())
-    }
-    fn server_name(&mut self, _: R) -> Res<String> {
-        Ok(self.field(Field::ServerName)?.unwrap_or_default())
-    }
-    fn log_id(&mut self, _: R) -> Res<Option<String>> {
-        self.field(Field::LogId)
-    }
-
-    fn set_uri(&mut self, _: R, value: String) -> Res<Result<(), wit::Error>> {
-        if !value.starts_with('/') {
-            return Ok(Err(wit::Error::InvalidValue("a URI path starts with /".into())));
-        }
-        self.set_field(Field::Uri, Some(&value))
-    }
-    fn set_args(&mut self, _: R, value: Option<String>) -> Res<Result<(), wit::Error>> {
-        self.set_field(Field::Args, value.as_deref())
-    }
-    fn set_filename(&mut self, _: R, value: String) -> Res<Result<(), wit::Error>> {
-        self.set_field(Field::Filename, Some(&value))
-    }
-    fn set_handler(&mut self, _: R, value: Option<String>) -> Res<Result<(), wit::Error>> {
-        self.set_field(Field::Handler, value.as_deref())
-    }
-    fn set_content_type(&mut self, _: R, value: String) -> Res<Result<(), wit::Error>> {
-        self.set_field(Field::ContentType, Some(&value))
-    }
-    fn set_status(&mut self, _: R, value: u16) -> Res<Result<(), wit::Error>> {
-        if !(100..=599).contains(&value) {
-            return Ok(Err(wit::Error::InvalidValue(format!("{value} is not an HTTP status"))));
-        }
-        self.call()?.req.set_status(value);
-        Ok(Ok(()))
-    }
-    fn set_user(&mut self, _: R, value: Option<String>) -> Res<Result<(), wit::Error>> {
-        self.set_field(Field::User, value.as_deref())
-    }
-
-    fn module_config(&mut self, _: R) -> Res<Option<String>> {
-        Ok(self.call()?.config.as_deref().map(str::to_owned))
-    }
-    fn serial(&mut self, _: R) -> Res<u64> {
-        Ok(self.call()?.serial)
-    }
-
-    fn table_get(&mut self, _: R, t: wit::Table, name: String) -> Res<Option<String>> {
-        Ok(self.call()?.req.table_get_all(table_of(t), &name).into_iter().next())
-    }
-    fn table_get_all(&mut self, _: R, t: wit::Table, name: String) -> Res<Vec<String>> {
-        Ok(self.call()?.req.table_get_all(table_of(t), &name))
-    }
-    fn table_set(&mut self, _: R, t: wit::Table, name: String, value: String) -> Res<Result<(), wit::Error>> {
-        self.table_write(t, &name, &value, |r, t, n, v| r.table_set(t, n, v))
-    }
-    fn table_add(&mut self, _: R, t: wit::Table, name: String, value: String) -> Res<Result<(), wit::Error>> {
-        self.table_write(t, &name, &value, |r, t, n, v| r.table_add(t, n, v))
-    }
-    fn table_merge(&mut self, _: R, t: wit::Table, name: String, value: String) -> Res<Result<(), wit::Error>> {
-        self.table_write(t, &name, &value, |r, t, n, v| r.table_merge(t, n, v))
-    }
-    fn table_unset(&mut self, _: R, t: wit::Table, name: String) -> Res<()> {
-        self.call()?.req.table_unset(table_of(t), &name);
-        Ok(())
-    }
-    fn table_entries(&mut self, _: R, t: wit::Table) -> Res<Vec<(String, String)>> {
-        Ok(self.call()?.req.table_entries(table_of(t)))
-    }
-
-    fn read_body(&mut self, _: R, max: u32) -> Res<Result<Vec<u8>, wit::Error>> {
-        let call = self.call()?;
-        if !call.phase.reads_body() {
-            let msg = format!("the request body can be read in access-checker and handler, not {}", call.phase.name());
-            return Ok(Err(wit::Error::WrongPhase(msg)));
-        }
-        let mut buf = vec![0u8; (max as usize).min(1 << 20)];
-        match call.req.read_body(&mut buf) {
-            Ok(n) => {
-                buf.truncate(n);
-                Ok(Ok(buf))
-            }
-            Err(BodyError { message, .. }) => Ok(Err(wit::Error::Io(message))),
-        }
-    }
-    fn write_body(&mut self, _: R, data: Vec<u8>) -> Res<Result<(), wit::Error>> {
-        let call = self.call()?;
-        if call.phase != Phase::Handler {
-            let msg = format!("the response body can be written in handler, not {}", call.phase.name());
-            return Ok(Err(wit::Error::WrongPhase(msg)));
-        }
-        Ok(call.req.write_body(&data).map_err(|e| wit::Error::Io(e.to_string())))
-    }
-
-    fn log(&mut self, _: R, level: wit::LogLevel, message: String) -> Res<()> {
-        self.call()?.req.log(level_of(level), &message);
-        Ok(())
-    }
-
-    fn drop(&mut self, _: R) -> Res<()> {
-        // The host owns the request resource and deletes it after the hook call.
-        Ok(())
-    }
 }

@@ -1,0 +1,168 @@
+//! The request phases an extension module can take part in, and what a guest's answer means
+//! in each. [`Phase::ALL`] is the one list of phases: mod_wasm registers its httpd hooks from
+//! it, the host finds exports by [`Phase::name`], and a unit test checks that the WIT file and
+//! the Rust SDK name exactly these phases.
+
+use crate::request::{Field, HttpdRequest};
+
+/// A request phase, in httpd's order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    TranslateName,
+    HeaderParser,
+    AccessChecker,
+    CheckUserId,
+    AuthChecker,
+    TypeChecker,
+    Fixups,
+    Handler,
+    LogTransaction,
+}
+
+/// The phases a set of modules exports, as bits ([`Phase::bit`]).
+pub type PhaseSet = u16;
+
+/// What a hook call tells httpd.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HookOutcome {
+    Ok,
+    Declined,
+    Done,
+    Status(u16),
+    /// The guest failed (logged): 500 for a trap or a meaningless answer, 503 for its
+    /// deadline or no instance.
+    Failed(u16),
+}
+
+impl Phase {
+    pub const COUNT: usize = 9;
+    /// Every phase; `ALL[p as usize] == p`.
+    pub const ALL: [Phase; Phase::COUNT] = [
+        Phase::TranslateName,
+        Phase::HeaderParser,
+        Phase::AccessChecker,
+        Phase::CheckUserId,
+        Phase::AuthChecker,
+        Phase::TypeChecker,
+        Phase::Fixups,
+        Phase::Handler,
+        Phase::LogTransaction,
+    ];
+
+    /// The WIT interface (and function) name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::TranslateName => "translate-name",
+            Phase::HeaderParser => "header-parser",
+            Phase::AccessChecker => "access-checker",
+            Phase::CheckUserId => "check-user-id",
+            Phase::AuthChecker => "auth-checker",
+            Phase::TypeChecker => "type-checker",
+            Phase::Fixups => "fixups",
+            Phase::Handler => "handler",
+            Phase::LogTransaction => "log-transaction",
+        }
+    }
+
+    /// A bit of a [`PhaseSet`].
+    pub fn bit(self) -> PhaseSet {
+        1 << (self as u16)
+    }
+
+    /// httpd's RUN_FIRST phases end at the first module that answers `ok`; the others
+    /// (RUN_ALL) go on to the next module.
+    pub fn run_first(self) -> bool {
+        matches!(
+            self,
+            Phase::TranslateName | Phase::CheckUserId | Phase::AuthChecker | Phase::TypeChecker | Phase::Handler
+        )
+    }
+
+    /// Whether the guest may read the request body in this phase.
+    pub(crate) fn reads_body(self) -> bool {
+        matches!(self, Phase::AccessChecker | Phase::Handler)
+    }
+
+    /// Checks a guest's answer against what httpd makes of it in this phase. `Err` says why
+    /// it has no meaning here; the request then fails with 500 (the response is gone in
+    /// log-transaction, so there it is only logged).
+    pub(crate) fn check(self, outcome: HookOutcome, req: &dyn HttpdRequest) -> Result<HookOutcome, String> {
+        match outcome {
+            HookOutcome::Ok if self == Phase::TranslateName && req.field(Field::Filename).is_none() => {
+                Err("returned ok without setting a filename (set-filename first, or decline to let httpd map the URI)".into())
+            }
+            HookOutcome::Done if self != Phase::Handler => Err(format!(
+                "returned done, which means \"the response is complete\" and only the handler phase can complete one, not {}",
+                self.name()
+            )),
+            HookOutcome::Status(status) if self == Phase::LogTransaction => {
+                Err(format!("returned http-status({status}) in log-transaction, after the response was sent"))
+            }
+            HookOutcome::Status(status) if !(300..=599).contains(&status) => Err(format!(
+                "returned http-status({status}): a hook's status must be a redirection or an error (300-599); \
+                 for a 2xx response set-status and return ok"
+            )),
+            outcome => Ok(outcome),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::MemoryHttpdRequest;
+
+    #[test]
+    fn all_lists_every_phase_at_its_index() {
+        for (i, phase) in Phase::ALL.iter().enumerate() {
+            assert_eq!(*phase as usize, i);
+        }
+    }
+
+    /// The WIT file and the Rust SDK spell the phases out for their own languages; they must
+    /// name exactly [`Phase::ALL`].
+    #[test]
+    fn wit_and_sdk_name_exactly_these_phases() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let wit = std::fs::read_to_string(root.join("wit/apache-httpd.wit")).unwrap();
+        let interfaces: Vec<&str> = wit
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("interface ")?.split_whitespace().next())
+            .filter(|name| !["types", "request-end"].contains(name))
+            .collect();
+        let names: Vec<&str> = Phase::ALL.iter().map(|p| p.name()).collect();
+        assert_eq!(interfaces, names, "wit/apache-httpd.wit's phase interfaces");
+        for name in &names {
+            assert!(wit.contains(&format!("world {name}-module {{ import types; export {name}; }}")), "{name}");
+        }
+        let sdk = std::fs::read_to_string(root.join("sdk-rust/src/bindings.rs")).unwrap();
+        let sdk_names: Vec<String> = sdk
+            .lines()
+            .filter_map(|l| l.strip_prefix("export_world!(")?.split(',').next())
+            .map(|name| name.replace('_', "-"))
+            .filter(|name| name != "request-end")
+            .collect();
+        assert_eq!(sdk_names, names, "sdk-rust/src/bindings.rs's export_world! lines");
+    }
+
+    #[test]
+    fn answers_without_meaning_in_a_phase_are_refused() {
+        let req = MemoryHttpdRequest::default();
+        let refused = |phase: Phase, outcome| phase.check(outcome, &req).is_err();
+        assert!(refused(Phase::TranslateName, HookOutcome::Ok), "ok without a filename");
+        for phase in Phase::ALL {
+            assert_eq!(refused(phase, HookOutcome::Done), phase != Phase::Handler, "{phase:?} done");
+            assert!(!refused(phase, HookOutcome::Declined));
+            for status in [0, 1, 99, 100, 200, 204, 299, 600, 1000, 65535] {
+                assert!(refused(phase, HookOutcome::Status(status)), "{phase:?} {status}");
+            }
+            for status in [301, 401, 403, 404, 500, 503, 599] {
+                assert_eq!(refused(phase, HookOutcome::Status(status)), phase == Phase::LogTransaction);
+            }
+        }
+        let mut mapped = MemoryHttpdRequest::default();
+        mapped.filename = Some("/srv/x".into());
+        assert_eq!(Phase::TranslateName.check(HookOutcome::Ok, &mapped), Ok(HookOutcome::Ok));
+        assert_eq!(Phase::Fixups.check(HookOutcome::Ok, &req), Ok(HookOutcome::Ok));
+    }
+}

@@ -1,0 +1,229 @@
+//! The life of a request's extension instances, without Apache: first phase, later phases,
+//! subrequests and redirects, a trap in the middle, the server-scope pool, and a subrequest
+//! started from inside a guest's call. Uses the test guest ext-probe (`make guests`).
+
+use std::sync::{Arc, Mutex};
+
+use host::config::DirConfig;
+use host::engine::{start_child, ChildSettings, Loaded};
+use host::extension::{ExtensionRef, HookOutcome, Phase, RequestInstances, Scope};
+use host::limits::Limits;
+use host::{BodyError, Field, HttpdRequest, LogLevel, Table};
+
+/// What a test request recorded.
+#[derive(Default)]
+struct Seen {
+    body: Vec<u8>,
+    headers_out: Vec<(String, String)>,
+    logs: Vec<String>,
+}
+
+/// A request as ext-probe sees it; `on_write` runs while the guest writes its body (as an
+/// output filter would), to start a subrequest from inside the guest's call.
+struct TestRequest {
+    uri: String,
+    args: Option<String>,
+    seen: Arc<Mutex<Seen>>,
+    on_write: Option<Box<dyn FnMut() + Send>>,
+}
+
+impl TestRequest {
+    fn new(uri: &str, seen: &Arc<Mutex<Seen>>) -> Box<Self> {
+        Box::new(TestRequest { uri: uri.into(), args: None, seen: seen.clone(), on_write: None })
+    }
+}
+
+impl HttpdRequest for TestRequest {
+    fn field(&self, field: Field) -> Option<String> {
+        match field {
+            Field::Uri => Some(self.uri.clone()),
+            Field::Method => Some("GET".into()),
+            Field::Args => self.args.clone(),
+            Field::Handler => Some("ext-probe".into()),
+            _ => None,
+        }
+    }
+    fn set_field(&mut self, _: Field, _: Option<&str>) {}
+    fn port(&self) -> u16 {
+        80
+    }
+    fn status(&self) -> u16 {
+        200
+    }
+    fn set_status(&mut self, _: u16) {}
+    fn is_https(&self) -> bool {
+        false
+    }
+    fn is_initial_req(&self) -> bool {
+        true
+    }
+    fn table_get_all(&self, _: Table, _: &str) -> Vec<String> {
+        Vec::new()
+    }
+    fn table_set(&mut self, table: Table, name: &str, value: &str) {
+        if table == Table::HeadersOut {
+            self.seen.lock().unwrap().headers_out.push((name.into(), value.into()));
+        }
+    }
+    fn table_add(&mut self, table: Table, name: &str, value: &str) {
+        self.table_set(table, name, value)
+    }
+    fn table_merge(&mut self, table: Table, name: &str, value: &str) {
+        self.table_set(table, name, value)
+    }
+    fn table_unset(&mut self, _: Table, _: &str) {}
+    fn table_entries(&self, _: Table) -> Vec<(String, String)> {
+        Vec::new()
+    }
+    fn read_body(&mut self, _: &mut [u8]) -> Result<usize, BodyError> {
+        Ok(0)
+    }
+    fn write_body(&mut self, data: &[u8]) -> std::io::Result<()> {
+        if let Some(on_write) = &mut self.on_write {
+            on_write();
+        }
+        self.seen.lock().unwrap().body.extend_from_slice(data);
+        Ok(())
+    }
+    fn log(&mut self, level: LogLevel, message: &str) {
+        self.seen.lock().unwrap().logs.push(format!("{level:?} {message}"));
+    }
+}
+
+fn probe(config: &str) -> ExtensionRef {
+    static SLOT: Mutex<Option<Arc<host::registry::ModuleSlot>>> = Mutex::new(None);
+    let mut slot = SLOT.lock().unwrap();
+    let slot = slot.get_or_insert_with(|| {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/guests/wasm32-wasip2/ext_probe.wasm");
+        assert!(path.exists(), "{} missing: run `make guests`", path.display());
+        let slot = host::registry::register(&path, host::extension::check_module).unwrap();
+        start_child(&ChildSettings { concurrent_requests: 4, cache_dir: None }).unwrap();
+        slot
+    });
+    let ext = ExtensionRef { slot: slot.clone(), config: Some(Arc::from(config)) };
+    // The section this module would stand in has it in its extensions.
+    let mut section = DirConfig::default();
+    section.add_extension(ext.clone());
+    assert_ne!(section.extension_phases & Phase::Handler.bit(), 0);
+    ext
+}
+
+fn kept(ext: &ExtensionRef) -> usize {
+    match ext.slot.ready() {
+        Ok(Loaded::Extension(pre)) => pre.kept_count(),
+        _ => panic!("not an extension"),
+    }
+}
+
+const SERVER: Scope = Scope::Server { max: Some(1) };
+
+fn limits() -> Limits {
+    Limits::default()
+}
+
+fn body(seen: &Arc<Mutex<Seen>>) -> String {
+    String::from_utf8_lossy(&seen.lock().unwrap().body).into_owned()
+}
+
+#[test]
+fn one_instance_serves_every_phase_subrequest_and_redirect_of_a_request() {
+    let ext = probe("");
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let instances = RequestInstances::default();
+    let run = |phase, uri| instances.run(&ext, phase, limits(), Scope::Request, TestRequest::new(uri, &seen));
+    assert_eq!(run(Phase::AccessChecker, "/main"), HookOutcome::Declined);
+    // A subrequest, then an internal redirect: the original request's instance again.
+    assert_eq!(run(Phase::AccessChecker, "/sub"), HookOutcome::Declined);
+    assert_eq!(run(Phase::Fixups, "/redirected"), HookOutcome::Declined);
+    assert_eq!(run(Phase::Handler, "/redirected"), HookOutcome::Ok);
+    assert_eq!(body(&seen), "user= body_in_access=- phases=access,access,fixups,handler\n");
+    instances.end(&mut |_, _| {});
+}
+
+#[test]
+fn a_trap_fails_the_phase_and_every_later_one_and_the_instance_is_not_kept() {
+    let ext = probe("trap-if-asked");
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let instances = RequestInstances::default();
+    let mut trapping = TestRequest::new("/x", &seen);
+    trapping.args = Some("trap".into());
+    let before = kept(&ext);
+    assert_eq!(instances.run(&ext, Phase::AccessChecker, limits(), SERVER, trapping), HookOutcome::Failed(500));
+    assert!(seen.lock().unwrap().logs.iter().any(|l| l.contains("access-checker: wasm trap")), "{:?}", seen.lock().unwrap().logs);
+    assert_eq!(instances.run(&ext, Phase::Handler, limits(), SERVER, TestRequest::new("/x", &seen)), HookOutcome::Failed(500));
+    assert_eq!(body(&seen), "", "the trapped instance was entered again");
+    instances.end(&mut |_, _| {});
+    assert!(kept(&ext) <= before, "a trapped instance went back to the pool");
+}
+
+#[test]
+fn server_scope_returns_instances_at_request_end_up_to_its_maximum() {
+    let ext = probe("");
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let (a, b) = (RequestInstances::default(), RequestInstances::default());
+    for instances in [&a, &b] {
+        assert_eq!(instances.run(&ext, Phase::Fixups, limits(), SERVER, TestRequest::new("/x", &seen)), HookOutcome::Declined);
+    }
+    let mut ended = Vec::new();
+    a.end(&mut |level, line| ended.push(format!("{level:?} {line}")));
+    b.end(&mut |level, line| ended.push(format!("{level:?} {line}")));
+    // Two requests ran at once; the pool keeps at most one (max 1).
+    assert_eq!(kept(&ext), 1);
+    assert!(ended.iter().all(|l| !l.starts_with("Error")), "{ended:?}");
+    // The next request takes the kept instance: it has served before.
+    let next = RequestInstances::default();
+    assert_eq!(next.run(&ext, Phase::Handler, limits(), SERVER, TestRequest::new("/x", &seen)), HookOutcome::Ok);
+    let served: u32 = seen.lock().unwrap().headers_out.iter().find(|(n, _)| n == "X-Instance-Requests").unwrap().1.parse().unwrap();
+    assert!(served >= 2, "a new instance, not the kept one");
+    assert_eq!(kept(&ext), 0);
+    next.end(&mut |_, _| {});
+}
+
+#[test]
+fn a_subrequest_started_inside_a_guest_call_gets_an_instance_of_its_own() {
+    let ext = probe("");
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let instances = Arc::new(RequestInstances::default());
+    assert_eq!(instances.run(&ext, Phase::Fixups, limits(), Scope::Request, TestRequest::new("/page", &seen)), HookOutcome::Declined);
+    // While the handler writes its body, an output filter runs a subrequest through the
+    // same request's hooks (mod_include's `include virtual`).
+    let nested = Arc::new(Mutex::new(None));
+    let mut writer = TestRequest::new("/page", &seen);
+    let (inner, result, sub_seen) = (instances.clone(), nested.clone(), Arc::new(Mutex::new(Seen::default())));
+    let sub = sub_seen.clone();
+    struct SendPtr(Arc<RequestInstances>);
+    // SAFETY: the test runs the nested call on this thread, inside the outer call.
+    unsafe impl Send for SendPtr {}
+    let inner = SendPtr(inner);
+    writer.on_write = Some(Box::new(move || {
+        let inner = &inner;
+        let outcome = inner.0.run(&ext_for_nested(), Phase::AccessChecker, limits(), Scope::Request, TestRequest::new("/included", &sub));
+        *result.lock().unwrap() = Some(outcome);
+    }));
+    assert_eq!(instances.run(&ext, Phase::Handler, limits(), Scope::Request, writer), HookOutcome::Ok);
+    assert_eq!(*nested.lock().unwrap(), Some(HookOutcome::Declined));
+    // The request's own instance saw only its own phases.
+    assert_eq!(body(&seen), "user= body_in_access=- phases=fixups,handler\n");
+    assert!(sub_seen.lock().unwrap().logs.is_empty(), "{:?}", sub_seen.lock().unwrap().logs);
+    match Arc::try_unwrap(instances) {
+        Ok(instances) => instances.end(&mut |_, _| {}),
+        Err(_) => panic!("still shared"),
+    }
+}
+
+fn ext_for_nested() -> ExtensionRef {
+    probe("")
+}
+
+#[test]
+fn answers_that_mean_nothing_in_a_phase_fail_with_500_and_a_line() {
+    let ext = probe("bad-answers");
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let instances = RequestInstances::default();
+    let outcome = instances.run(&ext, Phase::AccessChecker, limits(), Scope::Request, TestRequest::new("/status-0", &seen));
+    assert_eq!(outcome, HookOutcome::Failed(500));
+    let logs = seen.lock().unwrap().logs.clone();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    assert!(logs[0].contains("ext_probe.wasm: access-checker: returned http-status(0)"), "{logs:?}");
+    instances.end(&mut |_, _| {});
+}
