@@ -35,32 +35,23 @@ static const command_rec wasm_cmds[] = {
                   "where compiled code is kept between starts, or Off"),
     AP_INIT_TAKE12("WasmApacheModule", wasm_cmd_apache_module, NULL, DIR_CONTEXT,
                    "an extension module (apache:httpd world) and an optional config string"),
-    AP_INIT_TAKE1("WasmApacheModuleScope", wasm_cmd_apache_module_scope, NULL, DIR_CONTEXT,
-                  "how long extension module instances live: request (default) or server"),
+    AP_INIT_TAKE12("WasmApacheModuleScope", wasm_cmd_apache_module_scope, NULL, DIR_CONTEXT,
+                   "how long extension module instances live: request (default), or server "
+                   "with an optional most kept per module"),
     {NULL}
 };
 
-/* Every phase an extension module can export is hooked; a phase that no module of the
- * request's configuration exports returns DECLINED after one bit test. */
+/* The content handler, the per-child runtime, and one hook for every phase an extension
+ * module can export (registered by wasm_register_phase_hooks from the phase list in Rust;
+ * a phase that no module of the request's configuration exports returns DECLINED after one
+ * bit test). */
 static void wasm_register_hooks(apr_pool_t *p)
 {
     ap_hook_pre_config(wasm_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(wasm_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(wasm_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(wasm_handler, NULL, NULL, APR_HOOK_MIDDLE);
-
-    ap_hook_translate_name(wasm_translate_name, NULL, NULL, APR_HOOK_MIDDLE);
-    ap_hook_header_parser(wasm_header_parser, NULL, NULL, APR_HOOK_MIDDLE);
-    ap_hook_check_access(wasm_access_checker, NULL, NULL, APR_HOOK_MIDDLE,
-                         AP_AUTH_INTERNAL_PER_CONF);
-    ap_hook_check_authn(wasm_check_user_id, NULL, NULL, APR_HOOK_MIDDLE,
-                        AP_AUTH_INTERNAL_PER_CONF);
-    ap_hook_check_authz(wasm_auth_checker, NULL, NULL, APR_HOOK_MIDDLE,
-                        AP_AUTH_INTERNAL_PER_CONF);
-    ap_hook_type_checker(wasm_type_checker, NULL, NULL, APR_HOOK_MIDDLE);
-    ap_hook_fixups(wasm_fixups, NULL, NULL, APR_HOOK_MIDDLE);
-    ap_hook_handler(wasm_extension_handler, NULL, NULL, APR_HOOK_MIDDLE);
-    ap_hook_log_transaction(wasm_log_transaction, NULL, NULL, APR_HOOK_MIDDLE);
+    wasm_register_phase_hooks();
 }
 
 AP_DECLARE_MODULE(wasm) = {

@@ -14,7 +14,7 @@ if git rev-parse --git-dir >/dev/null 2>&1; then
         || { echo "mod_wasm/include/mod_wasm_ffi.h changed: commit the regenerated header"; exit 1; }
 fi
 
-cargo test --release -p mod_wasm_host
+cargo test --release -p mod_wasm_host --features testing
 python3 -m pytest -q tests/ "$@"
 
 # A short bounded run of every fuzz target (scripts/fuzz.sh 300 for a longer one).

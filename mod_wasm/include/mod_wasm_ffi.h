@@ -25,7 +25,10 @@ const char *wasm_cmd_map_cgi_file_names(cmd_parms *cmd, void *cfg, int on);
 
 const char *wasm_cmd_apache_module(cmd_parms *cmd, void *cfg, const char *path, const char *config);
 
-const char *wasm_cmd_apache_module_scope(cmd_parms *cmd, void *cfg, const char *arg);
+const char *wasm_cmd_apache_module_scope(cmd_parms *cmd,
+                                         void *cfg,
+                                         const char *scope,
+                                         const char *max);
 
 const char *wasm_cmd_timeout(cmd_parms *cmd, void *cfg, const char *arg);
 
@@ -33,23 +36,16 @@ const char *wasm_cmd_memory_limit(cmd_parms *cmd, void *cfg, const char *arg);
 
 const char *wasm_cmd_cache_dir(cmd_parms *cmd, void *cfg, const char *arg);
 
-int wasm_translate_name(request_rec *r);
-
-int wasm_header_parser(request_rec *r);
-
-int wasm_access_checker(request_rec *r);
-
-int wasm_check_user_id(request_rec *r);
-
-int wasm_auth_checker(request_rec *r);
-
-int wasm_type_checker(request_rec *r);
-
-int wasm_fixups(request_rec *r);
-
-int wasm_extension_handler(request_rec *r);
-
-int wasm_log_transaction(request_rec *r);
+/**
+ * Registers a hook for every phase in [`Phase::ALL`] (called from mod_wasm.c's
+ * register_hooks, before the configuration is read: a phase no module of a request's
+ * configuration exports then costs one bit test).
+ *
+ * The auth phases are registered with `AP_AUTH_INTERNAL_PER_URI`: a guest may decide on
+ * anything (URI, headers, time), so httpd must run them for every subrequest and internal
+ * redirect too, not only when the per-directory configuration changes.
+ */
+void wasm_register_phase_hooks(void);
 
 /**
  * pre_config runs before each reading of the configuration (start, dry run, restart).
@@ -58,7 +54,8 @@ int wasm_pre_config(apr_pool_t *_pconf, apr_pool_t *_plog, apr_pool_t *_ptemp);
 
 /**
  * After the configuration is read: check that children will be able to reserve what the
- * pooling allocator needs, so that a too-low address-space limit stops startup with a clear
+ * pooling allocator needs and compile every module (into the cache), so that a too-low
+ * address-space limit or a module wasmtime cannot compile stops startup with a clear
  * message instead of failing in every child.
  */
 int wasm_post_config(apr_pool_t *pconf, apr_pool_t *_plog, apr_pool_t *_ptemp, server_rec *s);

@@ -14,27 +14,68 @@ use crate::boundary::guard;
 use crate::ffi::*;
 
 /// Allocates a config in `pool`, freed by the pool's cleanup.
+///
+/// # Safety
+/// `pool` must be a live pool.
 unsafe fn into_pool(pool: *mut apr_pool_t, cfg: DirConfig) -> *mut c_void {
     unsafe extern "C" fn drop_config(data: *mut c_void) -> apr_status_t {
-        drop(Box::from_raw(data as *mut DirConfig));
+        guard(|_| (), || {
+            // SAFETY: `data` is the Box::into_raw below; the pool runs this cleanup once.
+            drop(unsafe { Box::from_raw(data as *mut DirConfig) })
+        });
         APR_SUCCESS as apr_status_t
     }
     let data = Box::into_raw(Box::new(cfg)) as *mut c_void;
-    apr_pool_cleanup_register(pool, data, Some(drop_config), Some(apr_pool_cleanup_null));
+    // SAFETY: `pool` is live (caller); the cleanup frees `data` when the pool goes.
+    unsafe { apr_pool_cleanup_register(pool, data, Some(drop_config), Some(apr_pool_cleanup_null)) };
     data
 }
 
-/// The section's config as created by [`wasm_create_dir_config`].
+/// What create/merge hand to httpd when they failed (a panic, caught): not a config, but a
+/// mark that hooks and directives recognise, so nothing dereferences a NULL later.
+static UNUSABLE: u8 = 0;
+
+fn unusable() -> *mut c_void {
+    std::ptr::addr_of!(UNUSABLE) as *mut c_void
+}
+
+/// Why a section's configuration cannot be used.
+pub const UNUSABLE_CONFIG: &str =
+    "mod_wasm could not build this section's configuration (see the error log at startup)";
+
+/// A section's config as [`wasm_create_dir_config`] or [`wasm_merge_dir_config`] made it,
+/// shared: httpd hands the same config to every thread serving requests.
 ///
 /// # Safety
-/// `cfg` must come from `wasm_create_dir_config` or `wasm_merge_dir_config`.
-pub unsafe fn dir_config<'a>(cfg: *mut c_void) -> &'a mut DirConfig {
-    &mut *(cfg as *mut DirConfig)
+/// `cfg` must be NULL or come from `wasm_create_dir_config` / `wasm_merge_dir_config`, and
+/// its pool must outlive `'a`.
+pub unsafe fn dir_config<'a>(cfg: *mut c_void) -> Result<&'a DirConfig, &'static str> {
+    if cfg.is_null() || cfg == unusable() {
+        return Err(UNUSABLE_CONFIG);
+    }
+    // SAFETY: not NULL nor the mark, so a DirConfig made by into_pool (caller's contract);
+    // nothing writes to it once httpd serves requests.
+    Ok(unsafe { &*(cfg as *const DirConfig) })
+}
+
+/// The config of the section a directive stands in, for that directive to change. Only
+/// while httpd reads its configuration: one thread, no request sees the config yet.
+///
+/// # Safety
+/// As [`dir_config`], and called only from directive handlers.
+unsafe fn dir_config_mut<'a>(cfg: *mut c_void) -> Result<&'a mut DirConfig, &'static str> {
+    if cfg.is_null() || cfg == unusable() {
+        return Err(UNUSABLE_CONFIG);
+    }
+    // SAFETY: a DirConfig made by into_pool; configuration reading is single-threaded and
+    // no other reference to this section's config is alive during a directive handler.
+    Ok(unsafe { &mut *(cfg as *mut DirConfig) })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn wasm_create_dir_config(pool: *mut apr_pool_t, _dir: *mut c_char) -> *mut c_void {
-    guard(|_| ptr::null_mut(), || into_pool(pool, DirConfig::default()))
+    // SAFETY: httpd passes its configuration pool.
+    guard(|_| unusable(), || unsafe { into_pool(pool, DirConfig::default()) })
 }
 
 #[no_mangle]
@@ -46,52 +87,80 @@ pub unsafe extern "C" fn wasm_merge_dir_config(
     // Configs are read-only once httpd serves requests, so when one side sets nothing the
     // other is the merged config as it is (httpd itself shares configs of modules without a
     // merge function): most requests merge without allocating.
-    guard(|_| ptr::null_mut(), || {
-        if dir_config(add).is_empty() {
-            base
-        } else if dir_config(base).is_empty() {
-            add
-        } else {
-            into_pool(pool, DirConfig::merge(dir_config(base), dir_config(add)))
+    guard(|_| unusable(), || {
+        // SAFETY: httpd passes two configs made by create/merge, and a pool that lives as
+        // long as the merged result is used.
+        let (outer, inner) = unsafe { (dir_config(base), dir_config(add)) };
+        match (outer, inner) {
+            (Ok(outer), Ok(inner)) if inner.is_empty() => {
+                let _ = outer;
+                base
+            }
+            (Ok(outer), Ok(_)) if outer.is_empty() => add,
+            // SAFETY: as above.
+            (Ok(outer), Ok(inner)) => unsafe { into_pool(pool, DirConfig::merge(outer, inner)) },
+            _ => unusable(),
         }
     })
 }
 
 /// Runs a directive handler: NULL on success, else the message copied into the config pool.
+///
+/// # Safety
+/// `cmd` and `cfg` must be what httpd passed to the directive's handler.
 unsafe fn directive(
     cmd: *mut cmd_parms,
     body: impl FnOnce(&mut DirConfig) -> Result<(), String>,
     cfg: *mut c_void,
 ) -> *const c_char {
-    let result = guard(Err, || body(dir_config(cfg)));
+    let result = guard(Err, || {
+        // SAFETY: called from a directive handler (caller's contract).
+        let c = unsafe { dir_config_mut(cfg) }.map_err(str::to_owned)?;
+        body(c)
+    });
     match result {
         Ok(()) => ptr::null(),
         Err(message) => {
-            let name = c_str((*(*cmd).cmd).name);
-            pool_str((*cmd).pool, &format!("{name}: {message}"))
+            // SAFETY: httpd's cmd_parms for this directive, with its command and pool.
+            unsafe {
+                let name = c_str((*(*cmd).cmd).name);
+                pool_str((*cmd).pool, &format!("{name}: {message}"))
+            }
         }
     }
 }
 
 /// A path from the configuration, relative ones taken from ServerRoot (as httpd does).
+///
+/// # Safety
+/// `cmd` must be the live cmd_parms of a directive being read.
 unsafe fn server_path(cmd: *mut cmd_parms, arg: &str) -> Result<PathBuf, String> {
-    let resolved = ap_server_root_relative((*cmd).pool, pool_str((*cmd).pool, arg));
-    if resolved.is_null() {
-        return Err(format!("invalid path `{arg}`"));
+    // SAFETY: the directive's pool is live (caller); httpd returns NULL or a pool string.
+    unsafe {
+        let resolved = ap_server_root_relative((*cmd).pool, pool_str((*cmd).pool, arg));
+        if resolved.is_null() {
+            return Err(format!("invalid path `{arg}`"));
+        }
+        Ok(PathBuf::from(c_str(resolved)))
     }
-    Ok(PathBuf::from(c_str(resolved)))
 }
 
 /// The `<Location>` path the directive stands in, if it stands directly in one (not in a
 /// `<LocationMatch>` or a regular-expression `<Location ~>`).
+///
+/// # Safety
+/// `cmd` must be the live cmd_parms of a directive being read.
 unsafe fn location_of(cmd: *mut cmd_parms) -> Option<String> {
-    let directive = (*cmd).directive;
-    if directive.is_null() || (*directive).parent.is_null() {
-        return None;
+    // SAFETY: the directive tree of the configuration being read is live (caller).
+    unsafe {
+        let directive = (*cmd).directive;
+        if directive.is_null() || (*directive).parent.is_null() {
+            return None;
+        }
+        let section = c_str((*(*directive).parent).directive);
+        let path = c_str((*cmd).path);
+        (section.eq_ignore_ascii_case("<Location") && path.starts_with('/')).then_some(path)
     }
-    let section = c_str((*(*directive).parent).directive);
-    let path = c_str((*cmd).path);
-    (section.eq_ignore_ascii_case("<Location") && path.starts_with('/')).then_some(path)
 }
 
 /// `WasmEntryPoint` must name a parameterless function the core module exports.
@@ -126,38 +195,50 @@ fn check_handler_program(path: &str, info: &WasmInfo) -> Result<(), validate::Va
 
 #[no_mangle]
 pub unsafe extern "C" fn wasm_cmd_module(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
-    directive(cmd, |c| {
-        set_once(&mut c.module, || {
-            let path = server_path(cmd, &c_str(arg))?;
-            let slot = host::registry::register(&path, check_handler_program).map_err(|e| e.to_string())?;
-            if let Some(entry) = &c.entry_point {
-                check_entry_point(slot.path(), slot.info(), entry)?;
-            }
-            Ok(ModuleRef { slot, mount: location_of(cmd) })
-        })
-    }, cfg)
+    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
+    // and NUL-terminated arguments, while it reads the configuration on one thread.
+    unsafe {
+        directive(cmd, |c| {
+            set_once(&mut c.module, || {
+                let path = server_path(cmd, &c_str(arg))?;
+                let slot = host::registry::register(&path, check_handler_program).map_err(|e| e.to_string())?;
+                if let Some(entry) = &c.entry_point {
+                    check_entry_point(slot.path(), slot.info(), entry)?;
+                }
+                Ok(ModuleRef { slot, mount: location_of(cmd) })
+            })
+        }, cfg)
+    }
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn wasm_cmd_entry_point(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
-    directive(cmd, |c| {
-        set_once(&mut c.entry_point, || {
-            let entry = c_str(arg);
-            if let Some(module) = &c.module {
-                check_entry_point(module.slot.path(), module.slot.info(), &entry)?;
-            }
-            Ok(entry)
-        })
-    }, cfg)
+    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
+    // and NUL-terminated arguments, while it reads the configuration on one thread.
+    unsafe {
+        directive(cmd, |c| {
+            set_once(&mut c.entry_point, || {
+                let entry = c_str(arg);
+                if let Some(module) = &c.module {
+                    check_entry_point(module.slot.path(), module.slot.info(), &entry)?;
+                }
+                Ok(entry)
+            })
+        }, cfg)
+    }
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn wasm_cmd_dir(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
-    directive(cmd, |c| {
-        let host_dir = existing_dir(cmd, &c_str(arg))?;
-        c.add_preopen(&host_dir.to_string_lossy(), &host_dir);
-        Ok(())
-    }, cfg)
+    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
+    // and NUL-terminated arguments, while it reads the configuration on one thread.
+    unsafe {
+        directive(cmd, |c| {
+            let host_dir = existing_dir(cmd, &c_str(arg))?;
+            c.add_preopen(&host_dir.to_string_lossy(), &host_dir);
+            Ok(())
+        }, cfg)
+    }
 }
 
 #[no_mangle]
@@ -167,16 +248,23 @@ pub unsafe extern "C" fn wasm_cmd_map_dir(
     guest: *const c_char,
     host_dir: *const c_char,
 ) -> *const c_char {
-    directive(cmd, |c| {
-        let guest = c_str(guest);
-        let host_dir = existing_dir(cmd, &c_str(host_dir))?;
-        c.add_preopen(&guest, &host_dir);
-        Ok(())
-    }, cfg)
+    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
+    // and NUL-terminated arguments, while it reads the configuration on one thread.
+    unsafe {
+        directive(cmd, |c| {
+            let guest = c_str(guest);
+            let host_dir = existing_dir(cmd, &c_str(host_dir))?;
+            c.add_preopen(&guest, &host_dir);
+            Ok(())
+        }, cfg)
+    }
 }
 
+/// # Safety
+/// `cmd` must be the live cmd_parms of a directive being read.
 unsafe fn existing_dir(cmd: *mut cmd_parms, arg: &str) -> Result<PathBuf, String> {
-    let dir = server_path(cmd, arg)?;
+    // SAFETY: caller's contract.
+    let dir = unsafe { server_path(cmd, arg) }?;
     match std::fs::metadata(&dir) {
         Ok(m) if m.is_dir() => Ok(dir),
         Ok(_) => Err(format!("{} is not a directory", dir.display())),
@@ -186,10 +274,14 @@ unsafe fn existing_dir(cmd: *mut cmd_parms, arg: &str) -> Result<PathBuf, String
 
 #[no_mangle]
 pub unsafe extern "C" fn wasm_cmd_arg(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
-    directive(cmd, |c| {
-        c.add_arg(&c_str(arg));
-        Ok(())
-    }, cfg)
+    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
+    // and NUL-terminated arguments, while it reads the configuration on one thread.
+    unsafe {
+        directive(cmd, |c| {
+            c.add_arg(&c_str(arg));
+            Ok(())
+        }, cfg)
+    }
 }
 
 #[no_mangle]
@@ -199,24 +291,36 @@ pub unsafe extern "C" fn wasm_cmd_env(
     name: *const c_char,
     value: *const c_char,
 ) -> *const c_char {
-    directive(cmd, |c| {
-        let name = c_str(name);
-        if name.is_empty() || name.contains('=') {
-            return Err(format!("`{name}` is not a valid environment variable name"));
-        }
-        c.set_env(&name, &c_str(value));
-        Ok(())
-    }, cfg)
+    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
+    // and NUL-terminated arguments, while it reads the configuration on one thread.
+    unsafe {
+        directive(cmd, |c| {
+            let name = c_str(name);
+            if name.is_empty() || name.contains('=') {
+                return Err(format!("`{name}` is not a valid environment variable name"));
+            }
+            c.set_env(&name, &c_str(value));
+            Ok(())
+        }, cfg)
+    }
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn wasm_cmd_enable_cgi(cmd: *mut cmd_parms, cfg: *mut c_void, on: c_int) -> *const c_char {
-    directive(cmd, |c| set_once(&mut c.enable_cgi, || Ok(on != 0)), cfg)
+    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
+    // and NUL-terminated arguments, while it reads the configuration on one thread.
+    unsafe {
+        directive(cmd, |c| set_once(&mut c.enable_cgi, || Ok(on != 0)), cfg)
+    }
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn wasm_cmd_map_cgi_file_names(cmd: *mut cmd_parms, cfg: *mut c_void, on: c_int) -> *const c_char {
-    directive(cmd, |c| set_once(&mut c.map_cgi_file_names, || Ok(on != 0)), cfg)
+    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
+    // and NUL-terminated arguments, while it reads the configuration on one thread.
+    unsafe {
+        directive(cmd, |c| set_once(&mut c.map_cgi_file_names, || Ok(on != 0)), cfg)
+    }
 }
 
 #[no_mangle]
@@ -226,28 +330,55 @@ pub unsafe extern "C" fn wasm_cmd_apache_module(
     path: *const c_char,
     config: *const c_char,
 ) -> *const c_char {
-    directive(cmd, |c| {
-        let path = server_path(cmd, &c_str(path))?;
-        let slot = host::registry::register(&path, host::extension::check_module).map_err(|e| e.to_string())?;
-        let config = (!config.is_null()).then(|| std::sync::Arc::from(c_str(config)));
-        c.add_extension(host::extension::ExtensionRef { slot, config });
-        Ok(())
-    }, cfg)
+    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
+    // and NUL-terminated arguments, while it reads the configuration on one thread.
+    unsafe {
+        directive(cmd, |c| {
+            let path = server_path(cmd, &c_str(path))?;
+            let slot = host::registry::register(&path, host::extension::check_module).map_err(|e| e.to_string())?;
+            let config = (!config.is_null()).then(|| std::sync::Arc::from(c_str(config)));
+            c.add_extension(host::extension::ExtensionRef { slot, config });
+            Ok(())
+        }, cfg)
+    }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn wasm_cmd_apache_module_scope(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
-    directive(cmd, |c| set_once(&mut c.extension_scope, || host::extension::Scope::parse(&c_str(arg))), cfg)
+pub unsafe extern "C" fn wasm_cmd_apache_module_scope(
+    cmd: *mut cmd_parms,
+    cfg: *mut c_void,
+    scope: *const c_char,
+    max: *const c_char,
+) -> *const c_char {
+    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
+    // and NUL-terminated arguments, while it reads the configuration on one thread.
+    unsafe {
+        directive(cmd, |c| {
+            set_once(&mut c.extension_scope, || {
+                // The second argument is NULL when absent.
+                let (scope, max) = (c_str(scope), (!max.is_null()).then(|| c_str(max)));
+                host::extension::Scope::parse(&scope, max.as_deref())
+            })
+        }, cfg)
+    }
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn wasm_cmd_timeout(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
-    directive(cmd, |c| set_once(&mut c.timeout, || host::limits::parse_duration(&c_str(arg))), cfg)
+    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
+    // and NUL-terminated arguments, while it reads the configuration on one thread.
+    unsafe {
+        directive(cmd, |c| set_once(&mut c.timeout, || host::limits::parse_duration(&c_str(arg))), cfg)
+    }
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn wasm_cmd_memory_limit(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
-    directive(cmd, |c| set_once(&mut c.memory_limit, || host::limits::parse_size(&c_str(arg))), cfg)
+    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
+    // and NUL-terminated arguments, while it reads the configuration on one thread.
+    unsafe {
+        directive(cmd, |c| set_once(&mut c.memory_limit, || host::limits::parse_size(&c_str(arg))), cfg)
+    }
 }
 
 /// Sets a single-valued directive's field to what `value` makes of its arguments. It may
@@ -263,19 +394,23 @@ fn set_once<T>(field: &mut Option<T>, value: impl FnOnce() -> Result<T, String>)
 
 #[no_mangle]
 pub unsafe extern "C" fn wasm_cmd_cache_dir(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
-    // One Engine per child: the cache is server-wide.
-    let context_error = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    if !context_error.is_null() {
-        return context_error;
+    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
+    // and NUL-terminated arguments, while it reads the configuration on one thread.
+    unsafe {
+        // One Engine per child: the cache is server-wide.
+        let context_error = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+        if !context_error.is_null() {
+            return context_error;
+        }
+        directive(cmd, |_| {
+            let arg = c_str(arg);
+            let setting = if arg.eq_ignore_ascii_case("off") {
+                crate::hooks::CacheSetting::Off
+            } else {
+                crate::hooks::CacheSetting::Dir(server_path(cmd, &arg)?)
+            };
+            crate::hooks::set_cache(setting);
+            Ok(())
+        }, cfg)
     }
-    directive(cmd, |_| {
-        let arg = c_str(arg);
-        let setting = if arg.eq_ignore_ascii_case("off") {
-            crate::hooks::CacheSetting::Off
-        } else {
-            crate::hooks::CacheSetting::Dir(server_path(cmd, &arg)?)
-        };
-        crate::hooks::set_cache(setting);
-        Ok(())
-    }, cfg)
 }

@@ -4,8 +4,8 @@
 use std::ffi::c_void;
 use std::io;
 use std::os::raw::{c_char, c_int};
+use std::ptr;
 
-use host::config::DirConfig;
 use host::extension::{HookOutcome, Phase, RequestInstances};
 use host::{BodyError, Field, HttpdRequest, LogLevel, Table};
 
@@ -14,33 +14,172 @@ use crate::directives::dir_config;
 use crate::ffi::*;
 use crate::request::{log_request, read_body, send_now};
 
+/// Registers a hook for every phase in [`Phase::ALL`] (called from mod_wasm.c's
+/// register_hooks, before the configuration is read: a phase no module of a request's
+/// configuration exports then costs one bit test).
+///
+/// The auth phases are registered with `AP_AUTH_INTERNAL_PER_URI`: a guest may decide on
+/// anything (URI, headers, time), so httpd must run them for every subrequest and internal
+/// redirect too, not only when the per-directory configuration changes.
+#[no_mangle]
+pub unsafe extern "C" fn wasm_register_phase_hooks() {
+    guard(|_| (), || {
+        for phase in Phase::ALL {
+            register(phase);
+        }
+        // SAFETY: as in `register`.
+        unsafe { ap_hook_post_perdir_config(Some(auth_where_httpd_skips), ptr::null(), ptr::null(), APR_HOOK_MIDDLE as c_int) };
+    })
+}
+
+/// The auth phases a guest can take part in, in httpd's order.
+const AUTH_PHASES: [Phase; 3] = [Phase::AccessChecker, Phase::CheckUserId, Phase::AuthChecker];
+
+/// httpd runs no auth hook at all (per-URI or not) for a subrequest or internal redirect
+/// whose per-directory configuration is its parent's: it copies the parent's user and goes
+/// on. That happens when both map to the same directory, e.g. `<!--#include virtual=...-->`
+/// of a file next to the page. A guest may decide on the URI, so for such a request its
+/// auth phases run here, in post_perdir_config, the last hook httpd runs before that skip:
+/// access-checker, then (when the parent was authenticated) check-user-id and auth-checker,
+/// and a status from any of them stops the request as it would have in its own phase.
+unsafe extern "C" fn auth_where_httpd_skips(r: *mut request_rec) -> c_int {
+    guard(
+        |msg| {
+            // SAFETY: httpd called the hook with its live request.
+            unsafe { log_request(r, LogLevel::Error, &msg) };
+            HTTP_INTERNAL_SERVER_ERROR as c_int
+        },
+        // SAFETY: httpd called the hook with its live request, on this thread.
+        || unsafe { run_skipped_auth(r) },
+    )
+}
+
+/// # Safety
+/// `r` must be the live request httpd is processing, on this thread.
+unsafe fn run_skipped_auth(r: *mut request_rec) -> c_int {
+    // SAFETY: main and prev of a live request are NULL or live; the comparison is httpd's own.
+    let parent = unsafe {
+        let (prev, main, conf) = ((*r).prev, (*r).main, (*r).per_dir_config);
+        if !prev.is_null() && (*prev).per_dir_config == conf {
+            prev
+        } else if !main.is_null() && (*main).per_dir_config == conf {
+            main
+        } else {
+            return DECLINED as c_int;
+        }
+    };
+    // SAFETY: a live request's per_dir_config vector, made from our create/merge.
+    let Ok(cfg) = (unsafe { dir_config(module_config((*r).per_dir_config)) }) else {
+        return DECLINED as c_int; // The auth phases report it, if they run.
+    };
+    if AUTH_PHASES.iter().all(|p| cfg.extension_phases & p.bit() == 0) {
+        return DECLINED as c_int;
+    }
+    // SAFETY: `r` and `parent` are live; httpd copies the same two fields after this hook.
+    let authenticated = unsafe {
+        (*r).user = (*parent).user;
+        (*r).ap_auth_type = (*parent).ap_auth_type;
+        !(*r).user.is_null()
+    };
+    for phase in AUTH_PHASES {
+        if phase != Phase::AccessChecker && !authenticated {
+            break; // The parent needed no user, so neither does this request.
+        }
+        // SAFETY: `r` is live, on this thread.
+        match unsafe { run_phase(r, phase) } {
+            status if status == OK as c_int || status == DECLINED as c_int => {}
+            status => return status,
+        }
+    }
+    DECLINED as c_int
+}
+
+/// The hook function of phase `ALL[P]`.
+unsafe extern "C" fn phase_hook<const P: usize>(r: *mut request_rec) -> c_int {
+    hook(r, Phase::ALL[P])
+}
+
+fn register(phase: Phase) {
+    const MIDDLE: c_int = APR_HOOK_MIDDLE as c_int;
+    const PER_URI: c_int = AP_AUTH_INTERNAL_PER_URI as c_int;
+    let (none, no) = (ptr::null(), ptr::null());
+    // SAFETY: httpd's hook registration, called while it registers hooks; the functions are
+    // 'static and behind the panic boundary (hook).
+    unsafe {
+        match phase {
+            Phase::TranslateName => ap_hook_translate_name(Some(phase_hook::<0>), none, no, MIDDLE),
+            Phase::HeaderParser => ap_hook_header_parser(Some(phase_hook::<1>), none, no, MIDDLE),
+            Phase::AccessChecker => ap_hook_check_access(Some(phase_hook::<2>), none, no, MIDDLE, PER_URI),
+            Phase::CheckUserId => ap_hook_check_authn(Some(phase_hook::<3>), none, no, MIDDLE, PER_URI),
+            Phase::AuthChecker => ap_hook_check_authz(Some(phase_hook::<4>), none, no, MIDDLE, PER_URI),
+            Phase::TypeChecker => ap_hook_type_checker(Some(phase_hook::<5>), none, no, MIDDLE),
+            Phase::Fixups => ap_hook_fixups(Some(phase_hook::<6>), none, no, MIDDLE),
+            Phase::Handler => ap_hook_handler(Some(phase_hook::<7>), none, no, MIDDLE),
+            Phase::LogTransaction => ap_hook_log_transaction(Some(phase_hook::<8>), none, no, MIDDLE),
+        }
+    }
+}
+
+// The literal indices above are the phases' places in Phase::ALL.
+const _: () = {
+    assert!(Phase::TranslateName as usize == 0 && Phase::HeaderParser as usize == 1);
+    assert!(Phase::AccessChecker as usize == 2 && Phase::CheckUserId as usize == 3);
+    assert!(Phase::AuthChecker as usize == 4 && Phase::TypeChecker as usize == 5);
+    assert!(Phase::Fixups as usize == 6 && Phase::Handler as usize == 7);
+    assert!(Phase::LogTransaction as usize == 8 && Phase::COUNT == 9);
+};
+
+/// A phase hook's body inside the panic boundary.
+fn hook(r: *mut request_rec, phase: Phase) -> c_int {
+    guard(
+        |msg| {
+            // SAFETY: httpd called the hook with its live request.
+            unsafe { log_request(r, LogLevel::Error, &msg) };
+            HTTP_INTERNAL_SERVER_ERROR as c_int
+        },
+        // SAFETY: httpd called the hook with its live request, on this thread.
+        || unsafe { run_phase(r, phase) },
+    )
+}
+
 /// Runs the extension modules of `r`'s configuration that export `phase`, in configuration
 /// order, with httpd's meaning of the phase: RUN_FIRST phases stop at the first `ok`,
 /// RUN_ALL phases go on; `done` and a status stop at once. A guest failure answers 500, or
 /// 503 at its deadline (only logged in log-transaction, when the response is gone).
+///
+/// # Safety
+/// `r` must be the live request httpd is running `phase` for, on this thread.
 unsafe fn run_phase(r: *mut request_rec, phase: Phase) -> c_int {
-    let cfg: &DirConfig = dir_config(module_config((*r).per_dir_config));
+    // SAFETY: a live request's per_dir_config vector, made by httpd from our create/merge.
+    let cfg = match unsafe { dir_config(module_config((*r).per_dir_config)) } {
+        Ok(cfg) => cfg,
+        Err(reason) => {
+            // SAFETY: `r` is live.
+            unsafe { log_request(r, LogLevel::Error, reason) };
+            return HTTP_INTERNAL_SERVER_ERROR as c_int;
+        }
+    };
     if cfg.extension_phases & phase.bit() == 0 {
         return DECLINED as c_int;
     }
-    let run_first = matches!(
-        phase,
-        Phase::TranslateName | Phase::CheckUserId | Phase::AuthChecker | Phase::TypeChecker | Phase::Handler
-    );
-    let instances = request_instances(r);
+    // SAFETY: `r` is live; the instances live as long as its original request's pool.
+    let instances = unsafe { request_instances(r) };
     let (limits, scope) = (cfg.limits(), cfg.extension_scope());
     let mut result = DECLINED as c_int;
     for ext in &cfg.extensions {
-        match (*instances).run(ext, phase, limits, scope, Box::new(HookRequest::new(r))) {
+        match instances.run(ext, phase, limits, scope, Box::new(HookRequest::new(r))) {
             HookOutcome::Declined => {}
             HookOutcome::Ok if phase == Phase::Handler => {
                 // The response is complete: end it and send it now, as the content handler
                 // does (crate::request::send_now).
-                ap_finalize_request_protocol(r);
-                send_now(r, apr_brigade_create((*r).pool, (*(*r).connection).bucket_alloc));
+                // SAFETY: `r` is live and its handler produced a complete response.
+                unsafe {
+                    ap_finalize_request_protocol(r);
+                    send_now(r, apr_brigade_create((*r).pool, (*(*r).connection).bucket_alloc));
+                }
                 return OK as c_int;
             }
-            HookOutcome::Ok if run_first => return OK as c_int,
+            HookOutcome::Ok if phase.run_first() => return OK as c_int,
             HookOutcome::Ok => result = OK as c_int,
             HookOutcome::Done => return DONE as c_int,
             HookOutcome::Status(status) => return status as c_int,
@@ -51,79 +190,58 @@ unsafe fn run_phase(r: *mut request_rec, phase: Phase) -> c_int {
     result
 }
 
+/// The extension instances of one original request and the request itself, for the cleanup
+/// that ends them.
+struct RequestState {
+    instances: RequestInstances,
+    r: *mut request_rec,
+}
+
 /// The extension instances of the request `r` belongs to: subrequests and internal
-/// redirects share those of the original request, which drops them with its pool.
-unsafe fn request_instances(r: *mut request_rec) -> *mut RequestInstances {
+/// redirects share those of the original request, which ends them with its pool.
+///
+/// # Safety
+/// `r` must be a live request; the reference must not outlive the original request's pool.
+unsafe fn request_instances<'a>(r: *mut request_rec) -> &'a RequestInstances {
     let mut root = r;
-    loop {
-        if !(*root).main.is_null() {
-            root = (*root).main;
-        } else if !(*root).prev.is_null() {
-            root = (*root).prev;
-        } else {
-            break;
+    // SAFETY: main and prev of a live request are NULL or live requests of the same chain.
+    unsafe {
+        loop {
+            if !(*root).main.is_null() {
+                root = (*root).main;
+            } else if !(*root).prev.is_null() {
+                root = (*root).prev;
+            } else {
+                break;
+            }
         }
     }
-    let slot = ((*root).request_config as *mut *mut c_void).add(module_index() as usize);
-    if (*slot).is_null() {
-        unsafe extern "C" fn drop_instances(data: *mut c_void) -> apr_status_t {
-            drop(Box::from_raw(data as *mut RequestInstances));
-            APR_SUCCESS as apr_status_t
+    // SAFETY: request_config has one slot per module; ours is only used here.
+    let slot = unsafe { ((*root).request_config as *mut *mut c_void).add(module_index() as usize) };
+    // SAFETY: the slot belongs to this request and is read and written on its thread only.
+    unsafe {
+        if (*slot).is_null() {
+            let state = Box::into_raw(Box::new(RequestState { instances: RequestInstances::default(), r: root }));
+            apr_pool_cleanup_register((*root).pool, state as *mut c_void, Some(end_request), Some(apr_pool_cleanup_null));
+            *slot = state as *mut c_void;
         }
-        let instances = Box::into_raw(Box::<RequestInstances>::default()) as *mut c_void;
-        apr_pool_cleanup_register((*root).pool, instances, Some(drop_instances), Some(apr_pool_cleanup_null));
-        *slot = instances;
+        // Shared only: a nested call (a subrequest during a guest's call) may reach it too.
+        &(*(*slot as *const RequestState)).instances
     }
-    *slot as *mut RequestInstances
 }
 
-/// A phase hook's body inside the panic boundary.
-unsafe fn hook(r: *mut request_rec, phase: Phase) -> c_int {
-    guard(
-        |msg| {
-            log_request(r, LogLevel::Error, &msg);
-            HTTP_INTERNAL_SERVER_ERROR as c_int
-        },
-        || run_phase(r, phase),
-    )
-}
-
-// The hooks mod_wasm.c registers, one per phase (written out: cbindgen does not expand macros).
-#[no_mangle]
-pub unsafe extern "C" fn wasm_translate_name(r: *mut request_rec) -> c_int {
-    hook(r, Phase::TranslateName)
-}
-#[no_mangle]
-pub unsafe extern "C" fn wasm_header_parser(r: *mut request_rec) -> c_int {
-    hook(r, Phase::HeaderParser)
-}
-#[no_mangle]
-pub unsafe extern "C" fn wasm_access_checker(r: *mut request_rec) -> c_int {
-    hook(r, Phase::AccessChecker)
-}
-#[no_mangle]
-pub unsafe extern "C" fn wasm_check_user_id(r: *mut request_rec) -> c_int {
-    hook(r, Phase::CheckUserId)
-}
-#[no_mangle]
-pub unsafe extern "C" fn wasm_auth_checker(r: *mut request_rec) -> c_int {
-    hook(r, Phase::AuthChecker)
-}
-#[no_mangle]
-pub unsafe extern "C" fn wasm_type_checker(r: *mut request_rec) -> c_int {
-    hook(r, Phase::TypeChecker)
-}
-#[no_mangle]
-pub unsafe extern "C" fn wasm_fixups(r: *mut request_rec) -> c_int {
-    hook(r, Phase::Fixups)
-}
-#[no_mangle]
-pub unsafe extern "C" fn wasm_extension_handler(r: *mut request_rec) -> c_int {
-    hook(r, Phase::Handler)
-}
-#[no_mangle]
-pub unsafe extern "C" fn wasm_log_transaction(r: *mut request_rec) -> c_int {
-    hook(r, Phase::LogTransaction)
+/// The original request's pool cleanup: its extension instances learn that it ended and
+/// go back to their pools, or are dropped.
+unsafe extern "C" fn end_request(data: *mut c_void) -> apr_status_t {
+    guard(|_| (), || {
+        // SAFETY: `data` is the Box made in request_instances; the pool runs this once, and
+        // no hook of the request runs any more.
+        let state = unsafe { Box::from_raw(data as *mut RequestState) };
+        let r = state.r;
+        // SAFETY: the request's memory is freed after its pool's cleanups have run.
+        state.instances.end(&mut |level, message| unsafe { log_request(r, level, message) });
+    });
+    APR_SUCCESS as apr_status_t
 }
 
 /// `request_rec` for one hook call.
@@ -132,19 +250,23 @@ struct HookRequest {
     body: *mut apr_bucket_brigade,
 }
 
-// SAFETY: used only during the hook call, on the request's thread.
+// SAFETY: used only during the hook call, on the request's thread (wasmtime's store data
+// must be Send).
 unsafe impl Send for HookRequest {}
 
 impl HookRequest {
+    /// `r` must be the live request of the hook call the value is made for.
     fn new(r: *mut request_rec) -> Self {
-        HookRequest { r, body: std::ptr::null_mut() }
+        HookRequest { r, body: ptr::null_mut() }
     }
 
     fn pooled(&self, value: &str) -> *mut c_char {
+        // SAFETY: the request is live during its hook call, and so is its pool.
         unsafe { pool_str((*self.r).pool, value) }
     }
 
     fn table(&self, table: Table) -> *mut apr_table_t {
+        // SAFETY: the request is live during its hook call; its tables are never NULL.
         unsafe {
             match table {
                 Table::HeadersIn => (*self.r).headers_in,
@@ -157,17 +279,25 @@ impl HookRequest {
     }
 
     fn with_c(&self, name: &str, value: &str, f: unsafe extern "C" fn(*mut apr_table_t, *const c_char, *const c_char), table: Table) {
+        // SAFETY: a live table and two strings in the request's pool, which outlives it.
         unsafe { f(self.table(table), self.pooled(name), self.pooled(value)) }
     }
 }
 
-fn text(s: *const c_char) -> Option<String> {
+/// A C string field as text.
+///
+/// # Safety
+/// `s` must be NULL or a NUL-terminated string.
+unsafe fn text(s: *const c_char) -> Option<String> {
+    // SAFETY: caller's contract.
     (!s.is_null()).then(|| unsafe { c_str(s) })
 }
 
 impl HttpdRequest for HookRequest {
     fn field(&self, field: Field) -> Option<String> {
         let r = self.r;
+        // SAFETY: the request is live during its hook call; its string fields are NULL or
+        // NUL-terminated, and httpd's getters take the live request.
         unsafe {
             match field {
                 Field::Method => text((*r).method),
@@ -195,7 +325,9 @@ impl HttpdRequest for HookRequest {
 
     fn set_field(&mut self, field: Field, value: Option<&str>) {
         let r = self.r;
-        let v = value.map(|v| self.pooled(v)).unwrap_or(std::ptr::null_mut());
+        let v = value.map(|v| self.pooled(v)).unwrap_or(ptr::null_mut());
+        // SAFETY: the request is live during its hook call; `v` is NULL or a string in its
+        // pool, so it lives as long as the request.
         unsafe {
             match field {
                 Field::Uri => (*r).uri = v,
@@ -211,22 +343,28 @@ impl HttpdRequest for HookRequest {
     }
 
     fn port(&self) -> u16 {
+        // SAFETY: the request is live during its hook call.
         unsafe { ap_get_server_port(self.r) }
     }
     fn status(&self) -> u16 {
+        // SAFETY: as above.
         unsafe { (*self.r).status as u16 }
     }
     fn set_status(&mut self, status: u16) {
+        // SAFETY: as above.
         unsafe { (*self.r).status = status as c_int }
     }
     fn is_https(&self) -> bool {
+        // SAFETY: as above; a live request has a live connection.
         unsafe { ap_ssl_conn_is_ssl((*self.r).connection) != 0 }
     }
     fn is_initial_req(&self) -> bool {
+        // SAFETY: as above.
         unsafe { ap_is_initial_req(self.r) != 0 }
     }
 
     fn table_get_all(&self, table: Table, name: &str) -> Vec<String> {
+        // SAFETY: a live table of the request.
         unsafe { table_values(self.table(table), name) }
     }
     fn table_set(&mut self, table: Table, name: &str, value: &str) {
@@ -239,13 +377,17 @@ impl HttpdRequest for HookRequest {
         self.with_c(name, value, apr_table_mergen, table)
     }
     fn table_unset(&mut self, table: Table, name: &str) {
+        // SAFETY: a live table of the request and a string in its pool.
         unsafe { apr_table_unset(self.table(table), self.pooled(name)) }
     }
     fn table_entries(&self, table: Table) -> Vec<(String, String)> {
+        // SAFETY: a live table of the request.
         unsafe { table_entries(self.table(table)) }
     }
 
     fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
+        // SAFETY: the request is live during its hook call; the brigade is made once, in its
+        // pool, from its connection's allocator.
         unsafe {
             if self.body.is_null() {
                 self.body = apr_brigade_create((*self.r).pool, (*(*self.r).connection).bucket_alloc);
@@ -255,7 +397,11 @@ impl HttpdRequest for HookRequest {
     }
 
     fn write_body(&mut self, data: &[u8]) -> io::Result<()> {
-        let n = unsafe { ap_rwrite(data.as_ptr() as *const c_void, data.len() as c_int, self.r) };
+        let Ok(len) = c_int::try_from(data.len()) else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "a write of 2 GiB or more"));
+        };
+        // SAFETY: the request is live during its handler call; `data` is valid for `len`.
+        let n = unsafe { ap_rwrite(data.as_ptr() as *const c_void, len, self.r) };
         if n < 0 {
             Err(io::Error::new(io::ErrorKind::BrokenPipe, "the client connection failed"))
         } else {
@@ -264,6 +410,7 @@ impl HttpdRequest for HookRequest {
     }
 
     fn log(&mut self, level: LogLevel, message: &str) {
+        // SAFETY: the request is live during its hook call.
         unsafe { log_request(self.r, level, message) }
     }
 }

@@ -21,7 +21,8 @@ pub fn module_index() -> i32 {
 /// # Safety
 /// `vector` must be a per-dir or per-server config vector of this server.
 pub unsafe fn module_config(vector: *mut ap_conf_vector_t) -> *mut std::ffi::c_void {
-    *(vector as *mut *mut std::ffi::c_void).add(module_index() as usize)
+    // SAFETY: a config vector has a slot for every loaded module (caller).
+    unsafe { *(vector as *mut *mut std::ffi::c_void).add(module_index() as usize) }
 }
 
 /// `APR_BRIGADE_INSERT_TAIL(bb, e)`: links bucket `e` in before the brigade's sentinel.
@@ -31,12 +32,15 @@ pub unsafe fn module_config(vector: *mut ap_conf_vector_t) -> *mut std::ffi::c_v
 pub unsafe fn brigade_insert_tail(bb: *mut apr_bucket_brigade, e: *mut apr_bucket) {
     // The sentinel is the brigade's `list` head viewed as a bucket (APR_RING_SENTINEL).
     let offset = std::mem::offset_of!(apr_bucket, link);
-    let sentinel = (std::ptr::addr_of_mut!((*bb).list) as *mut u8).sub(offset) as *mut apr_bucket;
-    let last = (*bb).list.prev;
-    (*e).link.next = sentinel;
-    (*e).link.prev = last;
-    (*last).link.next = e;
-    (*bb).list.prev = e;
+    // SAFETY: a live brigade's ring and a free bucket (caller), linked as APR's macro does.
+    unsafe {
+        let sentinel = (std::ptr::addr_of_mut!((*bb).list) as *mut u8).sub(offset) as *mut apr_bucket;
+        let last = (*bb).list.prev;
+        (*e).link.next = sentinel;
+        (*e).link.prev = last;
+        (*last).link.next = e;
+        (*bb).list.prev = e;
+    }
 }
 
 /// `apr_table_elts(t)` as (key, value) pairs.
@@ -44,13 +48,16 @@ pub unsafe fn brigade_insert_tail(bb: *mut apr_bucket_brigade, e: *mut apr_bucke
 /// # Safety
 /// `t` must be a live APR table.
 pub unsafe fn table_entries(t: *const apr_table_t) -> Vec<(String, String)> {
-    let arr = t as *const apr_array_header_t;
-    let entries = (*arr).elts as *const apr_table_entry_t;
-    (0..(*arr).nelts as usize)
-        .map(|i| &*entries.add(i))
-        .filter(|e| !e.key.is_null())
-        .map(|e| (c_str(e.key), c_str(e.val)))
-        .collect()
+    // SAFETY: an apr table is an array of nelts entries whose strings are NUL-terminated.
+    unsafe {
+        let arr = t as *const apr_array_header_t;
+        let entries = (*arr).elts as *const apr_table_entry_t;
+        (0..(*arr).nelts as usize)
+            .map(|i| &*entries.add(i))
+            .filter(|e| !e.key.is_null())
+            .map(|e| (c_str(e.key), c_str(e.val)))
+            .collect()
+    }
 }
 
 /// The values of `name` in table `t` (case-insensitive, in order), converting only those.
@@ -58,13 +65,16 @@ pub unsafe fn table_entries(t: *const apr_table_t) -> Vec<(String, String)> {
 /// # Safety
 /// `t` must be a live APR table.
 pub unsafe fn table_values(t: *const apr_table_t, name: &str) -> Vec<String> {
-    let arr = t as *const apr_array_header_t;
-    let entries = (*arr).elts as *const apr_table_entry_t;
-    (0..(*arr).nelts as usize)
-        .map(|i| &*entries.add(i))
-        .filter(|e| !e.key.is_null() && std::ffi::CStr::from_ptr(e.key).to_bytes().eq_ignore_ascii_case(name.as_bytes()))
-        .map(|e| c_str(e.val))
-        .collect()
+    // SAFETY: an apr table is an array of nelts entries whose strings are NUL-terminated.
+    unsafe {
+        let arr = t as *const apr_array_header_t;
+        let entries = (*arr).elts as *const apr_table_entry_t;
+        (0..(*arr).nelts as usize)
+            .map(|i| &*entries.add(i))
+            .filter(|e| !e.key.is_null() && std::ffi::CStr::from_ptr(e.key).to_bytes().eq_ignore_ascii_case(name.as_bytes()))
+            .map(|e| c_str(e.val))
+            .collect()
+    }
 }
 
 /// A C string as Rust text (lossy); NULL becomes "".
@@ -75,7 +85,8 @@ pub unsafe fn c_str(s: *const std::os::raw::c_char) -> String {
     if s.is_null() {
         String::new()
     } else {
-        std::ffi::CStr::from_ptr(s).to_string_lossy().into_owned()
+        // SAFETY: not NULL, so NUL-terminated (caller).
+        unsafe { std::ffi::CStr::from_ptr(s) }.to_string_lossy().into_owned()
     }
 }
 
@@ -85,5 +96,6 @@ pub unsafe fn c_str(s: *const std::os::raw::c_char) -> String {
 /// `pool` must be a live pool.
 pub unsafe fn pool_str(pool: *mut apr_pool_t, s: &str) -> *mut std::os::raw::c_char {
     let s = s.split('\0').next().unwrap_or("");
-    apr_pstrmemdup(pool, s.as_ptr() as *const _, s.len() as apr_size_t)
+    // SAFETY: a live pool (caller); APR copies `len` bytes and adds the NUL.
+    unsafe { apr_pstrmemdup(pool, s.as_ptr() as *const _, s.len() as apr_size_t) }
 }

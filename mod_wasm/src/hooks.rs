@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use host::config::DirConfig;
-use host::engine::ChildSettings;
+use host::engine::{ChildSettings, PrepareError};
 use host::{LogLevel, Outcome};
 
 use crate::boundary::guard;
@@ -51,22 +51,28 @@ pub unsafe extern "C" fn wasm_pre_config(_pconf: *mut apr_pool_t, _plog: *mut ap
 
 /// Resolves `WasmCacheDir` and creates the directory, owned by httpd's `User` so that
 /// children may add to it.
+///
+/// # Safety
+/// `pconf` must be httpd's configuration pool, during post_config.
 unsafe fn prepare_cache_dir(pconf: *mut apr_pool_t) -> Result<Option<PathBuf>, String> {
     let setting = CACHE.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let dir = match setting {
         CacheSetting::Off => return Ok(None),
         CacheSetting::Dir(dir) => dir,
-        CacheSetting::Default => PathBuf::from(c_str(ap_runtime_dir_relative(pconf, DEFAULT_CACHE_DIR.as_ptr()))),
+        // SAFETY: a live pool and a NUL-terminated name; httpd returns a string in the pool.
+        CacheSetting::Default => PathBuf::from(unsafe { c_str(ap_runtime_dir_relative(pconf, DEFAULT_CACHE_DIR.as_ptr())) }),
     };
     std::fs::create_dir_all(&dir).map_err(|e| format!("WasmCacheDir {}: {e}", dir.display()))?;
-    let (uid, gid) = (ap_unixd_config.user_id, ap_unixd_config.group_id);
+    // SAFETY: httpd's unixd settings are filled in while it reads its configuration.
+    let (uid, gid) = unsafe { (ap_unixd_config.user_id, ap_unixd_config.group_id) };
     // Not fatal if it fails: children then read what the helper compiled but add nothing.
     let _ = std::os::unix::fs::chown(&dir, Some(uid), Some(gid));
     Ok(Some(dir))
 }
 
 /// After the configuration is read: check that children will be able to reserve what the
-/// pooling allocator needs, so that a too-low address-space limit stops startup with a clear
+/// pooling allocator needs and compile every module (into the cache), so that a too-low
+/// address-space limit or a module wasmtime cannot compile stops startup with a clear
 /// message instead of failing in every child.
 #[no_mangle]
 pub unsafe extern "C" fn wasm_post_config(
@@ -79,34 +85,38 @@ pub unsafe extern "C" fn wasm_post_config(
         if host::registry::all().is_empty() {
             return OK as c_int;
         }
+        let emerg = |message: &str| {
+            // SAFETY: httpd's live main server record.
+            unsafe { log_server(s, LogLevel::Emerg, message) };
+            HTTP_INTERNAL_SERVER_ERROR as c_int
+        };
         host::engine::prepare_parent();
-        match prepare_cache_dir(pconf) {
+        // SAFETY: httpd's configuration pool, during post_config.
+        match unsafe { prepare_cache_dir(pconf) } {
             Ok(dir) => *CACHE_DIR.lock().unwrap_or_else(|p| p.into_inner()) = dir,
-            Err(reason) => {
-                log_server(s, LogLevel::Emerg, &reason);
-                return HTTP_INTERNAL_SERVER_ERROR as c_int;
-            }
+            Err(reason) => return emerg(&reason),
         }
         let settings = child_settings();
         match host::engine::prepare_for_children(&settings) {
             Ok(()) => OK as c_int,
-            Err(reason) => {
-                let msg = format!(
-                    "cannot create the WebAssembly engine for {} concurrent requests per child: {reason}; \
-                     raise the address-space limit (ulimit -v) or lower ThreadsPerChild",
-                    settings.concurrent_requests
-                );
-                log_server(s, LogLevel::Emerg, &msg);
-                HTTP_INTERNAL_SERVER_ERROR as c_int
+            Err(PrepareError::Engine(reason)) => emerg(&format!(
+                "cannot create the WebAssembly engine for {} concurrent requests per child: {reason}; \
+                 raise the address-space limit (ulimit -v) or lower ThreadsPerChild",
+                settings.concurrent_requests
+            )),
+            Err(PrepareError::Compile { path, reason }) => {
+                emerg(&format!("{}: cannot be compiled: {reason}", path.display()))
             }
+            Err(PrepareError::Helper(reason)) => emerg(&format!("cannot prepare WebAssembly for the children: {reason}")),
         }
     })
 }
 
 /// The MPM's threads per child (1 under prefork): requests one child runs at once.
-unsafe fn child_settings() -> ChildSettings {
+fn child_settings() -> ChildSettings {
     let mut threads: c_int = 1;
-    if ap_mpm_query(AP_MPMQ_MAX_THREADS as c_int, &mut threads) != APR_SUCCESS as apr_status_t || threads < 1 {
+    // SAFETY: an MPM query with a valid out parameter.
+    if unsafe { ap_mpm_query(AP_MPMQ_MAX_THREADS as c_int, &mut threads) } != APR_SUCCESS as apr_status_t || threads < 1 {
         threads = 1;
     }
     let cache_dir = CACHE_DIR.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -116,56 +126,82 @@ unsafe fn child_settings() -> ChildSettings {
 /// Builds this child's runtime: the Engine and compiled code for every configured module.
 #[no_mangle]
 pub unsafe extern "C" fn wasm_child_init(_pchild: *mut apr_pool_t, s: *mut server_rec) {
-    guard(|msg| log_server(s, LogLevel::Crit, &msg), || {
+    // SAFETY (both log calls): httpd's live main server record.
+    let log = |level, message: &str| unsafe { log_server(s, level, message) };
+    guard(|msg| log(LogLevel::Crit, &msg), || {
         if host::registry::all().is_empty() {
             return; // No Wasm configured: no Engine, no cost.
         }
         match host::engine::start_child(&child_settings()) {
             Ok(failures) => {
                 for f in failures {
-                    let msg = format!("{}: cannot be prepared: {}", f.path.display(), f.reason);
-                    log_server(s, LogLevel::Error, &msg);
+                    log(LogLevel::Error, &format!("{}: cannot be prepared: {}", f.path.display(), f.reason));
                 }
             }
-            Err(reason) => log_server(s, LogLevel::Crit, &format!("cannot create the WebAssembly engine: {reason}")),
+            Err(reason) => log(LogLevel::Crit, &format!("{reason}; every Wasm module answers 500 in this child")),
         }
     })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn wasm_handler(r: *mut request_rec) -> c_int {
-    if (*r).handler.is_null() || std::ffi::CStr::from_ptr((*r).handler).to_bytes() != HANDLER_NAME {
-        return DECLINED as c_int;
-    }
     guard(
         |msg| {
-            log_request(r, LogLevel::Error, &msg);
+            // SAFETY: httpd called the handler with its live request.
+            unsafe { log_request(r, LogLevel::Error, &msg) };
             HTTP_INTERNAL_SERVER_ERROR as c_int
         },
-        || serve(r),
+        || {
+            // SAFETY: httpd called the handler with its live request; `handler` is NULL or
+            // NUL-terminated.
+            let ours = unsafe { !(*r).handler.is_null() && std::ffi::CStr::from_ptr((*r).handler).to_bytes() == HANDLER_NAME };
+            if !ours {
+                return DECLINED as c_int;
+            }
+            // SAFETY: as above, on the request's thread.
+            unsafe { serve(r) }
+        },
     )
 }
 
+/// # Safety
+/// `r` must be the live request being handled, on this thread.
 unsafe fn serve(r: *mut request_rec) -> c_int {
-    let cfg: &DirConfig = dir_config(module_config((*r).per_dir_config));
+    // SAFETY: a live request's per_dir_config vector, made from our create/merge.
+    let cfg = match unsafe { dir_config(module_config((*r).per_dir_config)) } {
+        Ok(cfg) => cfg,
+        Err(reason) => {
+            // SAFETY: `r` is live.
+            unsafe { log_request(r, LogLevel::Error, reason) };
+            return HTTP_INTERNAL_SERVER_ERROR as c_int;
+        }
+    };
     let env = if cfg.cgi() {
-        cgi_environment(r, cfg)
+        // SAFETY: `r` is live.
+        unsafe { cgi_environment(r, cfg) }
     } else {
-        if (*r).content_type.is_null() {
-            ap_set_content_type(r, DEFAULT_CONTENT_TYPE.as_ptr());
+        // SAFETY: `r` is live; the type is a static string.
+        unsafe {
+            if (*r).content_type.is_null() {
+                ap_set_content_type(r, DEFAULT_CONTENT_TYPE.as_ptr());
+            }
         }
         Vec::new()
     };
-    match host::handler::serve(cfg, env, ApacheRequest::new(r)) {
+    // SAFETY: `r` is the live request; the ApacheRequest does not outlive this call.
+    match host::handler::serve(cfg, env, unsafe { ApacheRequest::new(r) }) {
         Outcome::Served => OK as c_int,
         Outcome::Status(status) => status as c_int,
         Outcome::InternalRedirect(location) => {
             // As mod_cgi: the redirect is a GET without the original body.
-            ap_discard_request_body(r);
-            (*r).method = c"GET".as_ptr();
-            (*r).method_number = M_GET as c_int;
-            apr_table_unset((*r).headers_in, c"Content-Length".as_ptr());
-            ap_internal_redirect_handler(pool_str((*r).pool, &location), r);
+            // SAFETY: `r` is live; the location is copied into its pool.
+            unsafe {
+                ap_discard_request_body(r);
+                (*r).method = c"GET".as_ptr();
+                (*r).method_number = M_GET as c_int;
+                apr_table_unset((*r).headers_in, c"Content-Length".as_ptr());
+                ap_internal_redirect_handler(pool_str((*r).pool, &location), r);
+            }
             OK as c_int
         }
     }
@@ -173,19 +209,27 @@ unsafe fn serve(r: *mut request_rec) -> c_int {
 
 /// The CGI meta-variables, built by httpd exactly as for mod_cgi. When the module was
 /// configured in a `<Location>`, that path is SCRIPT_NAME and the rest of the URI PATH_INFO.
+///
+/// # Safety
+/// `r` must be the live request being handled.
 unsafe fn cgi_environment(r: *mut request_rec, cfg: &DirConfig) -> Vec<(String, String)> {
     if let Some(mount) = cfg.module.as_ref().and_then(|m| m.mount.as_deref()) {
-        let uri = c_str((*r).uri);
+        // SAFETY: `r` is live; its uri is NUL-terminated.
+        let uri = unsafe { c_str((*r).uri) };
         let mount = mount.trim_end_matches('/');
         if let Some(rest) = uri.strip_prefix(mount) {
             if rest.is_empty() || rest.starts_with('/') {
-                (*r).path_info = pool_str((*r).pool, rest);
+                // SAFETY: `r` is live; the copy lives in its pool.
+                unsafe { (*r).path_info = pool_str((*r).pool, rest) };
             }
         }
     }
-    ap_add_common_vars(r);
-    ap_add_cgi_vars(r);
-    let mut env = table_entries((*r).subprocess_env);
+    // SAFETY: `r` is live; httpd fills its subprocess_env.
+    let mut env = unsafe {
+        ap_add_common_vars(r);
+        ap_add_cgi_vars(r);
+        table_entries((*r).subprocess_env)
+    };
     if cfg.map_cgi_file_names.unwrap_or(false) {
         for (name, value) in env.iter_mut() {
             if name == "SCRIPT_FILENAME" {

@@ -2,6 +2,9 @@
 //! [`host::Request`] implemented over `request_rec`. Every call into httpd or APR lives in
 //! this crate; everything about WebAssembly lives in `host`.
 #![allow(clippy::missing_safety_doc)]
+// Every unsafe operation sits in its own block with a `// SAFETY:` line saying why it holds
+// (tests/test_source_rules.py checks the comments).
+#![deny(unsafe_op_in_unsafe_fn)]
 
 mod boundary;
 pub mod directives;

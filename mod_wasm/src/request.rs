@@ -8,6 +8,7 @@ use std::os::raw::{c_char, c_int};
 
 use host::{BodyError, CgiHeaders, LogLevel};
 
+use crate::boundary::guard;
 use crate::ffi::*;
 
 pub struct ApacheRequest {
@@ -28,12 +29,15 @@ impl ApacheRequest {
     /// # Safety
     /// `r` must be the request being handled; the value must not outlive the handler call.
     pub unsafe fn new(r: *mut request_rec) -> Self {
-        let alloc = (*(*r).connection).bucket_alloc;
-        ApacheRequest {
-            r,
-            out: apr_brigade_create((*r).pool, alloc),
-            input: apr_brigade_create((*r).pool, alloc),
-            body_ended: false,
+        // SAFETY: `r` is live (caller); brigades in its pool from its connection's allocator.
+        unsafe {
+            let alloc = (*(*r).connection).bucket_alloc;
+            ApacheRequest {
+                r,
+                out: apr_brigade_create((*r).pool, alloc),
+                input: apr_brigade_create((*r).pool, alloc),
+                body_ended: false,
+            }
         }
     }
 }
@@ -69,7 +73,8 @@ fn message_cstring(message: &str) -> CString {
 /// `r` must be a live request.
 pub unsafe fn log_request(r: *const request_rec, level: LogLevel, message: &str) {
     let text = message_cstring(message);
-    ap_log_rerror_(
+    // SAFETY: `r` is live (caller); the message is an argument of a constant "%s" format.
+    unsafe { ap_log_rerror_(
         c"mod_wasm".as_ptr(),
         0,
         module_index(),
@@ -78,7 +83,7 @@ pub unsafe fn log_request(r: *const request_rec, level: LogLevel, message: &str)
         r,
         c"%s".as_ptr(),
         text.as_ptr(),
-    );
+    ) };
 }
 
 /// Logs `message` for server `s` (outside requests).
@@ -87,7 +92,8 @@ pub unsafe fn log_request(r: *const request_rec, level: LogLevel, message: &str)
 /// `s` must be a live server record.
 pub unsafe fn log_server(s: *const server_rec, level: LogLevel, message: &str) {
     let text = message_cstring(message);
-    ap_log_error_(
+    // SAFETY: `s` is live (caller); the message is an argument of a constant "%s" format.
+    unsafe { ap_log_error_(
         c"mod_wasm".as_ptr(),
         0,
         module_index(),
@@ -96,7 +102,7 @@ pub unsafe fn log_server(s: *const server_rec, level: LogLevel, message: &str) {
         s,
         c"%s".as_ptr(),
         text.as_ptr(),
-    );
+    ) };
 }
 
 /// The header block being fed to httpd's CGI header parser.
@@ -107,36 +113,43 @@ struct HeaderCursor<'a> {
 /// `getsfunc` for ap_scan_script_header_err_core_ex: one line (with its newline) per call, at
 /// most `len - 1` bytes, NUL-terminated; 0 at the end of the block.
 unsafe extern "C" fn next_header_line(buf: *mut c_char, len: c_int, data: *mut c_void) -> c_int {
-    let cursor = &mut *(data as *mut HeaderCursor);
-    if cursor.rest.is_empty() || len <= 1 {
-        return 0;
-    }
-    let max = (len - 1) as usize;
-    let line_len = match cursor.rest.iter().take(max).position(|&b| b == b'\n') {
-        Some(nl) => nl + 1,
-        None => cursor.rest.len().min(max),
-    };
-    let (line, rest) = cursor.rest.split_at(line_len);
-    // A NUL inside a header line would cut it short in C; make it visible as a bad byte.
-    for (i, &b) in line.iter().enumerate() {
-        *buf.add(i) = if b == 0 { b'?' as c_char } else { b as c_char };
-    }
-    *buf.add(line_len) = 0;
-    cursor.rest = rest;
-    1
+    guard(|_| 0, || {
+        // SAFETY: `data` is the HeaderCursor apply_cgi_headers passed, alive during the scan.
+        let cursor = unsafe { &mut *(data as *mut HeaderCursor) };
+        if cursor.rest.is_empty() || len <= 1 {
+            return 0;
+        }
+        let max = (len - 1) as usize;
+        let line_len = match cursor.rest.iter().take(max).position(|&b| b == b'\n') {
+            Some(nl) => nl + 1,
+            None => cursor.rest.len().min(max),
+        };
+        let (line, rest) = cursor.rest.split_at(line_len);
+        // SAFETY: httpd's buffer holds `len` bytes and line_len < len.
+        let out = unsafe { std::slice::from_raw_parts_mut(buf, line_len + 1) };
+        // A NUL inside a header line would cut it short in C; make it visible as a bad byte.
+        for (o, &b) in out.iter_mut().zip(line) {
+            *o = if b == 0 { b'?' as c_char } else { b as c_char };
+        }
+        out[line_len] = 0;
+        cursor.rest = rest;
+        1
+    })
 }
 
 impl host::Request for ApacheRequest {
     fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
-        if self.body_ended {
+        if self.body_ended || buf.is_empty() {
             return Ok(0);
         }
+        // SAFETY: the request is live while the handler runs; `input` is its brigade.
         let n = unsafe { read_body(self.r, self.input, buf) };
         self.body_ended = !matches!(n, Ok(n) if n > 0);
         n
     }
 
     fn write_body(&mut self, data: &[u8]) -> io::Result<()> {
+        // SAFETY: the request is live while the handler runs; `out` is its brigade.
         let rv = unsafe {
             apr_brigade_write(
                 self.out,
@@ -150,6 +163,7 @@ impl host::Request for ApacheRequest {
     }
 
     fn finish_body(&mut self) -> io::Result<()> {
+        // SAFETY: the request is live while the handler runs; `out` is its brigade.
         unsafe {
             let eos = apr_bucket_eos_create((*(*self.r).connection).bucket_alloc);
             brigade_insert_tail(self.out, eos);
@@ -163,6 +177,7 @@ impl host::Request for ApacheRequest {
     }
 
     fn abort_body(&mut self) -> io::Result<()> {
+        // SAFETY: the request is live while the handler runs; `out` is its brigade.
         unsafe {
             let c = (*self.r).connection;
             // An error bucket with 502 makes httpd's chunk filter withhold the final chunk and
@@ -178,6 +193,8 @@ impl host::Request for ApacheRequest {
     }
 
     fn apply_cgi_headers(&mut self, block: &[u8], script: &str) -> Result<CgiHeaders, u16> {
+        // SAFETY: the request is live while the handler runs; the cursor and line buffer
+        // outlive the scan that uses them.
         unsafe {
             let r = self.r;
             // httpd names the "script" in its messages after r->filename: make it the module.
@@ -208,14 +225,11 @@ impl host::Request for ApacheRequest {
     }
 
     fn log(&mut self, level: LogLevel, message: &str) {
+        // SAFETY: the request is live while the handler runs.
         unsafe { log_request(self.r, level, message) }
     }
 }
 
-/// Reads up to `buf.len()` bytes of the request body through the input filters (de-chunked,
-/// `LimitRequestBody` applied); `Ok(0)` at its end.
-///
-/// # Safety
 /// Writes out what httpd still holds of `r`'s finished response, for a main request.
 ///
 /// httpd keeps a small response (under 4 KiB, in memory) in the core output filter until
@@ -228,21 +242,30 @@ impl host::Request for ApacheRequest {
 /// `r` must be the live request, its response complete (EOS sent), and `bb` an empty
 /// brigade of its connection.
 pub unsafe fn send_now(r: *mut request_rec, bb: *mut apr_bucket_brigade) {
-    if !(*r).main.is_null() {
-        return;
+    // SAFETY: `r` is live and `bb` an empty brigade of its connection (caller).
+    unsafe {
+        if !(*r).main.is_null() {
+            return;
+        }
+        let c = (*r).connection;
+        brigade_insert_tail(bb, apr_bucket_flush_create((*c).bucket_alloc));
+        // Below the request's filters, as httpd itself sends its end-of-request bucket.
+        ap_pass_brigade((*c).output_filters, bb);
+        apr_brigade_cleanup(bb as *mut c_void);
     }
-    let c = (*r).connection;
-    brigade_insert_tail(bb, apr_bucket_flush_create((*c).bucket_alloc));
-    // Below the request's filters, as httpd itself sends its end-of-request bucket.
-    ap_pass_brigade((*c).output_filters, bb);
-    apr_brigade_cleanup(bb as *mut c_void);
 }
 
+/// Reads up to `buf.len()` bytes of the request body through the input filters (de-chunked,
+/// `LimitRequestBody` applied); `Ok(0)` at its end, and for an empty `buf`.
+///
+/// # Safety
 /// `r` must be the live request and `bb` a brigade of its connection.
 pub unsafe fn read_body(r: *mut request_rec, bb: *mut apr_bucket_brigade, buf: &mut [u8]) -> Result<usize, BodyError> {
     if buf.is_empty() {
         return Ok(0);
     }
+    // SAFETY: `r` is live and `bb` a brigade of its connection (caller); `buf` holds `len`.
+    unsafe {
     let rv = ap_get_brigade((*r).input_filters, bb, AP_MODE_READBYTES, APR_BLOCK_READ, buf.len() as apr_off_t);
     if rv != APR_SUCCESS as apr_status_t {
         apr_brigade_cleanup(bb as *mut c_void);
@@ -255,6 +278,7 @@ pub unsafe fn read_body(r: *mut request_rec, bb: *mut apr_bucket_brigade, buf: &
     apr_brigade_cleanup(bb as *mut c_void);
     // A blocking read returns data or the end of the body (EOS), so 0 bytes is the end.
     Ok(len as usize)
+    }
 }
 
 fn status_result(rv: apr_status_t) -> io::Result<()> {
@@ -268,6 +292,7 @@ fn status_result(rv: apr_status_t) -> io::Result<()> {
 /// APR's text for a status code.
 fn status_text(rv: apr_status_t) -> String {
     let mut buf = [0 as c_char; 256];
+    // SAFETY: APR writes at most buf.len() bytes, NUL-terminated.
     unsafe {
         apr_strerror(rv, buf.as_mut_ptr(), buf.len() as apr_size_t);
         c_str(buf.as_ptr())
