@@ -20,7 +20,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / "build"
-MODULE = BUILD / "mod_wasm.so"
+# MOD_WASM_MODULE runs the tests against another build of the module (an older one, say).
+MODULE = Path(os.environ.get("MOD_WASM_MODULE", BUILD / "mod_wasm.so"))
 HTTPD_MODULES = Path("/usr/lib/apache2/modules")
 APACHE2 = shutil.which("apache2") or "/usr/sbin/apache2"
 
@@ -192,11 +193,27 @@ Timeout 30
                 kids.append(int(stat.parent.name))
         return kids
 
-    def wait_log(self, needle, timeout=10):
-        """Waits until `needle` appears in the error log (it is written asynchronously)."""
+    def log_mark(self):
+        """The error log's current size in bytes: pass it to `log_since` or `wait_log` to
+        look only at what is written after this point."""
+        path = self.dir / "error.log"
+        return path.stat().st_size if path.exists() else 0
+
+    def log_since(self, mark):
+        """The error log text written since `log_mark()` returned `mark`."""
+        path = self.dir / "error.log"
+        if not path.exists():
+            return ""
+        with open(path, "rb") as f:
+            f.seek(mark)
+            return f.read().decode(errors="replace")
+
+    def wait_log(self, needle, timeout=10, since=0):
+        """Waits until `needle` appears in the error log (it is written asynchronously),
+        after byte offset `since` (a `log_mark()`; by default anywhere)."""
         deadline = time.time() + timeout
         while time.time() < deadline:
-            if needle in self.error_log():
+            if needle in self.log_since(since):
                 return True
             time.sleep(0.05)
         return False

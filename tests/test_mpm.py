@@ -1,5 +1,5 @@
 """Each MPM, with httpd started detached and forking as in production: the parent never
-creates a wasmtime Engine, so traps in children come back as clean 500s (DESIGN.md)."""
+creates a wasmtime Engine, so traps in children come back as clean 500s (docs/architecture.md, "Fork safety")."""
 
 import pytest
 

@@ -7,12 +7,24 @@
 //! - `crlf`: tries a header value with CR LF and reports the result in `X-Crlf`;
 //! - `wrong-phase`: tries write-body in fixups and reports in `X-Wrong-Phase`;
 //! - `authn`: check-user-id takes the user from `X-User` (401 without it);
+//! - `deny-private-access`: access-checker refuses (403) a URI containing `/private/`;
+//! - `deny-private-authn`: check-user-id refuses (401) a URI containing `/private/`, and
+//!   otherwise takes the user from `X-User` (401 without it);
+//! - `deny-private-authz`: auth-checker refuses (403) a URI containing `/private/`, and
+//!   otherwise authorizes (needs a user: combine it with `authn`);
+//! - with any `deny-private-*` word, its phase logs one info line per call,
+//!   `ext-probe <phase> uri=<URI>`, so a test can tell which requests, subrequests and
+//!   internal redirects reached the guest;
+//! - `bad-answers`: access-checker answers what the URI's last segment says: `status-N`
+//!   returns http-status(N), `done` returns done (answers httpd gives no meaning there);
+//! - `say-end`: the request's state says on stderr when it is dropped
+//!   (`ext-probe: dropped the state of request N`), which the SDK does at request-end;
 //! - the handler `ext-probe` answers with the user, the body read in access-checker and
 //!   the phases seen in this request, and tells in `X-Instance-Requests` how many requests
 //!   this instance has served (more than 1 only under `WasmApacheModuleScope thread`).
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-use mod_wasm_sdk::{export, Error, HookResult, Module, Request};
+use mod_wasm_sdk::{export, log_info, Error, HookResult, Module, Request};
 
 /// Requests this instance has served: the SDK makes one `Probe` per request.
 static REQUESTS: AtomicU32 = AtomicU32::new(0);
@@ -20,6 +32,24 @@ static REQUESTS: AtomicU32 = AtomicU32::new(0);
 struct Probe {
     phases: Vec<&'static str>,
     body_in_access: Option<usize>,
+}
+
+/// `say-end` was configured; the serial of the request being served.
+static SAY_END: AtomicBool = AtomicBool::new(false);
+static SERIAL: AtomicU64 = AtomicU64::new(0);
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        if SAY_END.load(Ordering::Relaxed) {
+            eprintln!("ext-probe: dropped the state of request {}", SERIAL.load(Ordering::Relaxed));
+        }
+    }
+}
+
+/// Notes what every hook needs to know before it acts.
+fn enter(r: &Request) {
+    SAY_END.store(has(r, "say-end"), Ordering::Relaxed);
+    SERIAL.store(r.serial(), Ordering::Relaxed);
 }
 
 impl Default for Probe {
@@ -33,6 +63,19 @@ fn has(r: &Request, word: &str) -> bool {
     r.module_config().unwrap_or_default().split_whitespace().any(|w| w == word)
 }
 
+/// For the `deny-private-*` words: logs the call and tells whether the URI is refused.
+fn private_uri(r: &Request, phase: &str) -> bool {
+    let uri = r.uri();
+    log_info!(r, "ext-probe {phase} uri={uri}");
+    uri.contains("/private/")
+}
+
+/// check-user-id's answer for a request without a usable `X-User`.
+fn unauthorized(r: &Request) -> HookResult {
+    let _ = r.err_headers_out().set("WWW-Authenticate", "X-User");
+    HookResult::HttpStatus(401)
+}
+
 fn describe(result: Result<(), Error>) -> String {
     match result {
         Ok(()) => "accepted".into(),
@@ -44,7 +87,18 @@ fn describe(result: Result<(), Error>) -> String {
 
 impl Module for Probe {
     fn access_checker(&mut self, r: &Request) -> HookResult {
+        enter(r);
         self.phases.push("access");
+        if has(r, "bad-answers") {
+            let uri = r.uri();
+            let last = uri.rsplit('/').next().unwrap_or_default();
+            if let Some(status) = last.strip_prefix("status-").and_then(|n| n.parse().ok()) {
+                return HookResult::HttpStatus(status);
+            }
+            if last == "done" {
+                return HookResult::Done;
+            }
+        }
         if has(r, "trap-access") || (has(r, "trap-if-asked") && r.args().as_deref() == Some("trap")) {
             #[cfg(target_family = "wasm")]
             core::arch::wasm32::unreachable();
@@ -52,24 +106,40 @@ impl Module for Probe {
         if has(r, "read-body") {
             self.body_in_access = r.read_body_to_end().ok().map(|b| b.len());
         }
+        if has(r, "deny-private-access") && private_uri(r, "access-checker") {
+            return HookResult::HttpStatus(403);
+        }
         HookResult::Declined
     }
 
     fn check_user_id(&mut self, r: &Request) -> HookResult {
         self.phases.push("authn");
-        if !has(r, "authn") {
+        if has(r, "deny-private-authn") {
+            if private_uri(r, "check-user-id") {
+                return unauthorized(r);
+            }
+        } else if !has(r, "authn") {
             return HookResult::Declined;
         }
         match r.headers_in().get("X-User") {
             Some(user) if r.set_user(Some(&user)).is_ok() => HookResult::Ok,
-            _ => {
-                let _ = r.err_headers_out().set("WWW-Authenticate", "X-User");
-                HookResult::HttpStatus(401)
-            }
+            _ => unauthorized(r),
         }
     }
 
+    fn auth_checker(&mut self, r: &Request) -> HookResult {
+        if !has(r, "deny-private-authz") {
+            return HookResult::Declined;
+        }
+        self.phases.push("authz");
+        if private_uri(r, "auth-checker") {
+            return HookResult::HttpStatus(403);
+        }
+        HookResult::Ok
+    }
+
     fn fixups(&mut self, r: &Request) -> HookResult {
+        enter(r);
         self.phases.push("fixups");
         if has(r, "panic-fixups") {
             panic!("ext-probe was told to panic");
@@ -91,6 +161,7 @@ impl Module for Probe {
     }
 
     fn handler(&mut self, r: &Request) -> HookResult {
+        enter(r);
         if r.handler().as_deref() != Some("ext-probe") {
             return HookResult::Declined;
         }
@@ -110,4 +181,4 @@ impl Module for Probe {
     }
 }
 
-export!(Probe => access_checker, check_user_id, fixups, handler);
+export!(Probe => access_checker, check_user_id, auth_checker, fixups, handler);
