@@ -30,6 +30,12 @@ CONFIG = "\n".join([
     location("/limited", "probe", "WasmEnableCGI On", "LimitRequestBody 1000"),
     location("/files", "file-lister", "WasmEnableCGI On", "WasmMapDir /data {root}/data", "WasmArg /data"),
     location("/samepath", "file-lister", "WasmEnableCGI On", "WasmDir {root}/data", "WasmArg {root}/data"),
+    # The same guest and mapping as /files, but its root argument is the mapped directory's parent:
+    # every file it is asked for is outside what it was given.
+    location("/files-up", "file-lister", "WasmEnableCGI On", "WasmMapDir /data {root}/data", "WasmArg /data/.."),
+    # The control: the same guest given the whole server directory can read the same files.
+    location("/files-all", "file-lister", "WasmEnableCGI On", "WasmMapDir /data {root}", "WasmArg /data"),
+    location("/files-probe", "probe", "WasmEnableCGI On", "WasmMapDir /data {root}/data"),
     location("/entry", "reactor", "WasmEntryPoint greet"),
     location("/outer", "probe", "WasmArg args", "WasmArg outer", "WasmEnv A outer", "WasmEnv B outer"),
     """
@@ -53,6 +59,10 @@ def server():
     (data / "sub").mkdir(parents=True)
     (data / "notes.txt").write_text("some notes\n")
     (data / "sub" / "deep.bin").write_bytes(bytes(range(256)))
+    # Outside the mapped directory, and readable by the children's user.
+    (apache.dir / "outside.txt").write_text("OUTSIDE THE MAPPED DIRECTORY\n")
+    os.chmod(apache.dir / "outside.txt", 0o644)
+    os.chmod(apache.conf, 0o644)
     for name in ("php", "php-unmapped"):
         (apache.dir / "htdocs" / name).mkdir()
         (apache.dir / "htdocs" / name / "index.php").write_text("<?php echo 1;\n")
@@ -302,11 +312,44 @@ def test_wasm_dir_preopens_at_the_same_path(server):
     assert status == 200 and body == b"some notes\n"
 
 
+SECRET = b"OUTSIDE THE MAPPED DIRECTORY\n"
+
+
 def test_guest_cannot_leave_its_directories(server):
-    status, _, _ = server.get("/files/..%2F..%2Fhttpd.conf")
-    assert status in (400, 404)
-    status, _, body = server.get("/files/../httpd.conf")
-    assert b"ServerRoot" not in body
+    # httpd resolves `..` in the URL path itself before any handler runs (it refuses %2F by
+    # default, and with AllowEncodedSlashes On it decodes and then re-normalises), so a URL
+    # cannot hand the guest a PATH_INFO with `..` in it: these never reach the guest. Nothing
+    # outside may be served all the same.
+    for url in ["/files/..%2F..%2Fhttpd.conf", "/files/../httpd.conf", "/files/..%2Foutside.txt"]:
+        status, _, body = server.get(url)
+        assert status in (400, 404) and b"ServerRoot" not in body and SECRET not in body, url
+
+    # The control: these files exist and the guest can read them when they are mapped.
+    status, _, body = server.get("/files-all/outside.txt")
+    assert status == 200 and body == SECRET
+    status, _, body = server.get("/files-all/httpd.conf")
+    assert status == 200 and b"ServerRoot" in body
+
+    # /files-up's file-lister is rooted at /data/.., so it opens /data/../outside.txt: the guest
+    # itself tries to leave its mapped directory. Its own 404 (text/plain, "PATH_INFO: error";
+    # httpd's is HTML) shows it ran; only the sandbox keeps the file from being served.
+    for name, content in [("outside.txt", SECRET), ("httpd.conf", b"ServerRoot")]:
+        status, headers, body = server.get(f"/files-up/{name}")
+        assert status == 404 and headers["content-type"] == "text/plain", (name, status, body)
+        assert body.startswith(f"/{name}: ".encode()) and b"os error" in body, body
+        assert content not in body
+    status, _, body = server.get("/files-up/")
+    assert status == 404 and body.startswith(b"/: ") and b"notes.txt" not in body  # no listing of ..
+
+    # Any path, as the guest spells it: `..` within the directory works, out of it is refused.
+    def open_(path):
+        status, headers, body = server.get(f"/files-probe?do=open&v={path}")
+        assert status == 200 and headers["content-type"] == "text/plain", (path, status, body)
+        return body.decode()
+    assert open_("/data/sub/../notes.txt") == "read 11 bytes\n"
+    for path in ["/data/../outside.txt", "/data/sub/../../outside.txt", "/data/../httpd.conf",
+                 "/data/./../outside.txt", "/outside.txt"]:
+        assert open_(path).startswith("refused: "), path
 
 
 # -- failures ------------------------------------------------------------------------------
