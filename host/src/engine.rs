@@ -230,17 +230,8 @@ fn compile_into_cache(settings: &ChildSettings) -> Result<(), PrepareError> {
 /// that reason, so every request names it. Per-module failures come back in the list.
 pub fn start_child(settings: &ChildSettings) -> Result<Vec<LoadFailure>, String> {
     let slots: Vec<_> = registry::all().into_iter().filter(|s| s.loaded().is_none()).collect();
-    let engine = match prepare_engine(settings) {
-        Ok(engine) => engine,
-        Err(reason) => {
-            for slot in &slots {
-                slot.set_loaded(Err(reason.clone()));
-            }
-            return Err(reason);
-        }
-    };
-    let linkers = match Linkers::new(&engine) {
-        Ok(linkers) => linkers,
+    let (engine, linkers) = match prepare_engine(settings).and_then(|e| Linkers::new(&e).map(|l| (e, l))) {
+        Ok(prepared) => prepared,
         Err(reason) => {
             for slot in &slots {
                 slot.set_loaded(Err(reason.clone()));

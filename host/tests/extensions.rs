@@ -189,15 +189,16 @@ fn a_subrequest_started_inside_a_guest_call_gets_an_instance_of_its_own() {
     // same request's hooks (mod_include's `include virtual`).
     let nested = Arc::new(Mutex::new(None));
     let mut writer = TestRequest::new("/page", &seen);
-    let (inner, result, sub_seen) = (instances.clone(), nested.clone(), Arc::new(Mutex::new(Seen::default())));
-    let sub = sub_seen.clone();
-    struct SendPtr(Arc<RequestInstances>);
-    // SAFETY: the test runs the nested call on this thread, inside the outer call.
-    unsafe impl Send for SendPtr {}
-    let inner = SendPtr(inner);
+    let sub_seen = Arc::new(Mutex::new(Seen::default()));
+    /// The request's instances, reached from the nested call as httpd's hooks would.
+    struct Shared(Arc<RequestInstances>);
+    // SAFETY: the nested call runs on this thread, inside the outer call.
+    unsafe impl Send for Shared {}
+    let (inner, result, sub, sub_ext) = (Shared(instances.clone()), nested.clone(), sub_seen.clone(), ext.clone());
     writer.on_write = Some(Box::new(move || {
-        let inner = &inner;
-        let outcome = inner.0.run(&ext_for_nested(), Phase::AccessChecker, limits(), Scope::Request, TestRequest::new("/included", &sub));
+        // The whole Shared is captured (a closure using only `inner.0` would capture the Arc).
+        let shared = &inner;
+        let outcome = shared.0.run(&sub_ext, Phase::AccessChecker, limits(), Scope::Request, TestRequest::new("/included", &sub));
         *result.lock().unwrap() = Some(outcome);
     }));
     assert_eq!(instances.run(&ext, Phase::Handler, limits(), Scope::Request, writer), HookOutcome::Ok);
@@ -209,10 +210,6 @@ fn a_subrequest_started_inside_a_guest_call_gets_an_instance_of_its_own() {
         Ok(instances) => instances.end(&mut |_, _| {}),
         Err(_) => panic!("still shared"),
     }
-}
-
-fn ext_for_nested() -> ExtensionRef {
-    probe("")
 }
 
 #[test]

@@ -92,10 +92,7 @@ pub unsafe extern "C" fn wasm_merge_dir_config(
         // long as the merged result is used.
         let (outer, inner) = unsafe { (dir_config(base), dir_config(add)) };
         match (outer, inner) {
-            (Ok(outer), Ok(inner)) if inner.is_empty() => {
-                let _ = outer;
-                base
-            }
+            (Ok(_), Ok(inner)) if inner.is_empty() => base,
             (Ok(outer), Ok(_)) if outer.is_empty() => add,
             // SAFETY: as above.
             (Ok(outer), Ok(inner)) => unsafe { into_pool(pool, DirConfig::merge(outer, inner)) },

@@ -43,15 +43,8 @@ const AUTH_PHASES: [Phase; 3] = [Phase::AccessChecker, Phase::CheckUserId, Phase
 /// access-checker, then (when the parent was authenticated) check-user-id and auth-checker,
 /// and a status from any of them stops the request as it would have in its own phase.
 unsafe extern "C" fn auth_where_httpd_skips(r: *mut request_rec) -> c_int {
-    guard(
-        |msg| {
-            // SAFETY: httpd called the hook with its live request.
-            unsafe { log_request(r, LogLevel::Error, &msg) };
-            HTTP_INTERNAL_SERVER_ERROR as c_int
-        },
-        // SAFETY: httpd called the hook with its live request, on this thread.
-        || unsafe { run_skipped_auth(r) },
-    )
+    // SAFETY: httpd called the hook with its live request, on this thread.
+    behind_boundary(r, || unsafe { run_skipped_auth(r) })
 }
 
 /// # Safety
@@ -96,7 +89,8 @@ unsafe fn run_skipped_auth(r: *mut request_rec) -> c_int {
 
 /// The hook function of phase `ALL[P]`.
 unsafe extern "C" fn phase_hook<const P: usize>(r: *mut request_rec) -> c_int {
-    hook(r, Phase::ALL[P])
+    // SAFETY: httpd called the hook with its live request, on this thread.
+    behind_boundary(r, || unsafe { run_phase(r, Phase::ALL[P]) })
 }
 
 fn register(phase: Phase) {
@@ -104,7 +98,7 @@ fn register(phase: Phase) {
     const PER_URI: c_int = AP_AUTH_INTERNAL_PER_URI as c_int;
     let (none, no) = (ptr::null(), ptr::null());
     // SAFETY: httpd's hook registration, called while it registers hooks; the functions are
-    // 'static and behind the panic boundary (hook).
+    // 'static and behind the panic boundary (behind_boundary).
     unsafe {
         match phase {
             Phase::TranslateName => ap_hook_translate_name(Some(phase_hook::<0>), none, no, MIDDLE),
@@ -129,16 +123,15 @@ const _: () = {
     assert!(Phase::LogTransaction as usize == 8 && Phase::COUNT == 9);
 };
 
-/// A phase hook's body inside the panic boundary.
-fn hook(r: *mut request_rec, phase: Phase) -> c_int {
+/// A request hook's body inside the panic boundary: a panic is a 500 and a log line.
+fn behind_boundary(r: *mut request_rec, body: impl FnOnce() -> c_int) -> c_int {
     guard(
         |msg| {
-            // SAFETY: httpd called the hook with its live request.
+            // SAFETY: only called from hooks, which httpd calls with its live request.
             unsafe { log_request(r, LogLevel::Error, &msg) };
             HTTP_INTERNAL_SERVER_ERROR as c_int
         },
-        // SAFETY: httpd called the hook with its live request, on this thread.
-        || unsafe { run_phase(r, phase) },
+        body,
     )
 }
 
