@@ -1,5 +1,6 @@
 """A bad configuration stops `apache2 -t` (and startup) with the file, the line and why."""
 
+import os
 import re
 
 import pytest
@@ -105,3 +106,26 @@ def test_a_good_configuration_passes():
     apache = Apache(in_location(f"WasmModule {guest('hello')}", "WasmEnableCGI On"))
     code, out = apache.check_config()
     assert code == 0 and "Syntax OK" in out
+
+
+def test_module_that_validates_but_cannot_be_compiled_names_the_cause():
+    """Valid WebAssembly (so `apache2 -t` accepts it) whose table starts with 200,000
+    elements, more than an instance slot may hold: startup stops naming the module and
+    wasmtime's reason, not an address-space limit."""
+    start_type = bytes([0x01, 0x04, 0x01, 0x60, 0x00, 0x00])
+    one_function = bytes([0x03, 0x02, 0x01, 0x00])
+    table_of_200000 = bytes([0x04, 0x06, 0x01, 0x70, 0x00, 0xC0, 0x9A, 0x0C])
+    export_start = bytes([0x07, 0x0A, 0x01, 0x06]) + b"_start" + bytes([0x00, 0x00])
+    empty_body = bytes([0x0A, 0x04, 0x01, 0x02, 0x00, 0x0B])
+    wasm = b"\0asm\x01\0\0\0" + start_type + one_function + table_of_200000 + export_start + empty_body
+    apache = Apache(in_location("WasmModule {root}/huge.wasm"))
+    (apache.dir / "huge.wasm").write_bytes(wasm)
+    os.chmod(apache.dir / "huge.wasm", 0o644)
+    code, out = apache.check_config()
+    assert code == 0, out
+    with pytest.raises(RuntimeError) as failed:
+        apache.start()
+    apache.stop()
+    text = str(failed.value)
+    assert f"{apache.dir}/huge.wasm: cannot be compiled:" in text, text
+    assert "table" in text and "ulimit" not in text, text
