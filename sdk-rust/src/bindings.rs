@@ -1,6 +1,6 @@
 //! Generated bindings: the `apache:httpd/types` imports once, and one world per phase whose
-//! export macro [`crate::export!`] invokes for the phases a module lists. The phase lines
-//! follow the host's phase list (a host unit test checks them against it).
+//! export macro [`crate::export!`] invokes for the phases and filters a module lists. The lines
+//! follow the host's phase and filter lists (a host unit test checks them against it).
 #![allow(missing_docs, clippy::all)]
 
 wit_bindgen::generate!({
@@ -32,5 +32,8 @@ export_world!(type_checker, "apache:httpd/type-checker-module", "export_type_che
 export_world!(fixups, "apache:httpd/fixups-module", "export_fixups", "mod_wasm_sdk::bindings::fixups");
 export_world!(handler, "apache:httpd/handler-module", "export_handler", "mod_wasm_sdk::bindings::handler");
 export_world!(log_transaction, "apache:httpd/log-transaction-module", "export_log_transaction", "mod_wasm_sdk::bindings::log_transaction");
+// Body filters (WasmOutputFilter, WasmInputFilter), in the host's filter list.
+export_world!(output_filter, "apache:httpd/output-filter-module", "export_output_filter", "mod_wasm_sdk::bindings::output_filter");
+export_world!(input_filter, "apache:httpd/input-filter-module", "export_input_filter", "mod_wasm_sdk::bindings::input_filter");
 // Not a phase: how a kept instance learns that its request ended (exported by every module).
 export_world!(request_end, "apache:httpd/request-end-module", "export_request_end", "mod_wasm_sdk::bindings::request_end");

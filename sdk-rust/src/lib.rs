@@ -43,7 +43,10 @@ pub mod bindings;
 
 use bindings::apache::httpd::types as wit;
 
-pub use wit::{Error, HookResult, LogLevel};
+mod replace;
+
+pub use replace::Replace;
+pub use wit::{ChunkEnd, Error, FilterResult, HookResult, LogLevel};
 
 /// The request being processed (httpd's `request_rec`), for the duration of a hook call.
 pub struct Request<'a> {
@@ -219,6 +222,16 @@ impl<'a> Request<'a> {
         self.inner.write_body(data)
     }
 
+    /// Adds output filter `name` (a `WasmOutputFilter`, or any filter httpd knows) to this
+    /// request, like `SetOutputFilter` (before the handler runs).
+    pub fn add_output_filter(&self, name: &str) -> Result<(), Error> {
+        self.inner.add_output_filter(name)
+    }
+    /// Adds input filter `name` to this request, before its body is read.
+    pub fn add_input_filter(&self, name: &str) -> Result<(), Error> {
+        self.inner.add_input_filter(name)
+    }
+
     /// Writes a line to httpd's error log; see also the [`log_error!`] family of macros.
     pub fn log(&self, level: LogLevel, message: &str) {
         self.inner.log(level, message)
@@ -302,6 +315,22 @@ pub trait Module: Default + 'static {
     fn log_transaction(&mut self, r: &Request) -> HookResult {
         HookResult::Declined
     }
+
+    /// A piece of the response body (`WasmOutputFilter`), in order, the last one with
+    /// [`ChunkEnd::End`]. Return [`FilterResult::Emit`] with the bytes that go on (you may
+    /// hold back a bounded tail and emit it later; at `Flush` and `End` emit what you can),
+    /// [`FilterResult::Pass`] to leave the rest of the body alone, or
+    /// [`FilterResult::HttpStatus`] before anything was emitted to answer an error instead.
+    /// Headers, status and content type may still change until the first bytes are emitted.
+    /// The default passes the body through untouched.
+    fn output_filter(&mut self, r: &Request, data: Vec<u8>, at: ChunkEnd) -> FilterResult {
+        FilterResult::Pass
+    }
+    /// A piece of the request body (`WasmInputFilter`): what you emit is what the handler
+    /// reads. [`FilterResult::HttpStatus`] (400, 413 …) refuses the request.
+    fn input_filter(&mut self, r: &Request, data: Vec<u8>, at: ChunkEnd) -> FilterResult {
+        FilterResult::Pass
+    }
 }
 
 /// Logs through the request at a level: `log!(r, LogLevel::Info, "user {}", name)`.
@@ -374,11 +403,12 @@ impl<M: Module> __PerRequest<M> {
     }
 }
 
-/// Exports a [`Module`] for the listed phases:
+/// Exports a [`Module`] for the listed phases and filters:
 /// `export!(MyModule => access_checker, fixups, log_transaction);`
 ///
 /// Phases: `translate_name`, `header_parser`, `access_checker`, `check_user_id`,
 /// `auth_checker`, `type_checker`, `fixups`, `handler`, `log_transaction`.
+/// Filters: `output_filter`, `input_filter`.
 #[macro_export]
 macro_rules! export {
     ($module:ty => $($phase:ident),+ $(,)?) => {
@@ -409,8 +439,10 @@ macro_rules! __export_phase {
     (fixups, $m:ty) => { $crate::__phase_impl!(fixups, fixups, export_fixups, $m); };
     (handler, $m:ty) => { $crate::__phase_impl!(handler, handler, export_handler, $m); };
     (log_transaction, $m:ty) => { $crate::__phase_impl!(log_transaction, log_transaction, export_log_transaction, $m); };
+    (output_filter, $m:ty) => { $crate::__filter_impl!(output_filter, export_output_filter, $m); };
+    (input_filter, $m:ty) => { $crate::__filter_impl!(input_filter, export_input_filter, $m); };
     ($other:ident, $m:ty) => {
-        ::core::compile_error!(::core::concat!("unknown phase `", ::core::stringify!($other), "`"));
+        ::core::compile_error!(::core::concat!("unknown phase or filter `", ::core::stringify!($other), "`"));
     };
 }
 
@@ -422,6 +454,24 @@ macro_rules! __phase_impl {
             fn $func(r: &$crate::bindings::apache::httpd::types::Request) -> $crate::HookResult {
                 let request = $crate::Request::__new(r);
                 __MOD_WASM_MODULE.with(|m| m.with(&request, <$m as $crate::Module>::$func))
+            }
+        }
+        $crate::bindings::$world::$export_macro!(__ModWasmExports with_types_in $crate::bindings::$world);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __filter_impl {
+    ($world:ident, $export_macro:ident, $m:ty) => {
+        impl $crate::bindings::$world::exports::apache::httpd::$world::Guest for __ModWasmExports {
+            fn $world(
+                r: &$crate::bindings::apache::httpd::types::Request,
+                data: ::std::vec::Vec<u8>,
+                at: $crate::ChunkEnd,
+            ) -> $crate::FilterResult {
+                let request = $crate::Request::__new(r);
+                __MOD_WASM_MODULE.with(|m| m.with(&request, |module, r| <$m as $crate::Module>::$world(module, r, data, at)))
             }
         }
         $crate::bindings::$world::$export_macro!(__ModWasmExports with_types_in $crate::bindings::$world);
