@@ -76,7 +76,7 @@ const MEMORIES_PER_COMPONENT: u32 = 2;
 /// (`WasmApacheModuleScope server`: the pool holds at most one per module and request served
 /// at the same moment).
 fn component_instances_per_thread() -> u32 {
-    let extensions = registry::all().iter().filter(|s| extension::exported_phases(&s.info().exports) != 0).count();
+    let extensions = registry::all().iter().filter(|s| extension::is_extension(&s.info().exports)).count();
     (2 * extensions as u32 + 1).max(MIN_COMPONENT_INSTANCES_PER_THREAD)
 }
 

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::engine::Loaded;
+use crate::extension::{ExtensionRef, FilterKind};
 use crate::validate::{self, ValidateError, WasmInfo};
 
 /// One configured `.wasm` file.
@@ -70,10 +71,45 @@ fn slots() -> std::sync::MutexGuard<'static, Vec<(PathBuf, Arc<ModuleSlot>)>> {
     SLOTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Forgets the slots of the previous configuration (httpd re-reads its configuration on every
-/// start and restart; sections of the old one keep their `Arc`s until their pool is cleared).
+/// Forgets the slots and filters of the previous configuration (httpd re-reads its
+/// configuration on every start and restart; sections of the old one keep their `Arc`s until
+/// their pool is cleared).
 pub fn reset() {
     slots().clear();
+    filters().clear();
+}
+
+/// A body filter defined in the configuration.
+#[derive(Debug)]
+pub struct FilterDef {
+    /// The name as the directive gave it (httpd matches filter names case-insensitively).
+    pub name: String,
+    pub kind: FilterKind,
+    /// The module, and the directive's config string.
+    pub module: ExtensionRef,
+}
+
+static FILTERS: Mutex<Vec<Arc<FilterDef>>> = Mutex::new(Vec::new());
+
+fn filters() -> std::sync::MutexGuard<'static, Vec<Arc<FilterDef>>> {
+    // As for SLOTS: pushes and clears are whole.
+    FILTERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Defines a filter; a name may be defined once per kind.
+pub fn define_filter(def: FilterDef) -> Result<Arc<FilterDef>, String> {
+    let mut filters = filters();
+    if filters.iter().any(|f| f.kind == def.kind && f.name.eq_ignore_ascii_case(&def.name)) {
+        return Err(format!("{} is already defined by an earlier {} line", def.name, def.kind.directive()));
+    }
+    let def = Arc::new(def);
+    filters.push(def.clone());
+    Ok(def)
+}
+
+/// The filter of `kind` called `name` (case-insensitive).
+pub fn filter(kind: FilterKind, name: &str) -> Option<Arc<FilterDef>> {
+    filters().iter().find(|f| f.kind == kind && f.name.eq_ignore_ascii_case(name)).cloned()
 }
 
 /// Validates `path` and returns its slot; a file named by several sections is read once.

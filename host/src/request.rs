@@ -123,5 +123,7 @@ pub trait HttpdRequest: Send {
 
     fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, BodyError>;
     fn write_body(&mut self, data: &[u8]) -> io::Result<()>;
+    /// Adds the filter httpd knows as `name` to the request; `Err` says why not.
+    fn add_filter(&mut self, kind: crate::extension::FilterKind, name: &str) -> Result<(), String>;
     fn log(&mut self, level: LogLevel, message: &str);
 }

@@ -19,6 +19,8 @@ pub struct MemoryState {
     pub finished: bool,
     pub aborted: bool,
     pub logs: Vec<(LogLevel, String)>,
+    /// Filters added by the guest, in order.
+    pub filters: Vec<(crate::extension::FilterKind, String)>,
 }
 
 /// A request held in memory, with a minimal RFC 3875 header parser; a test keeps a second
@@ -165,6 +167,10 @@ impl HttpdRequest for MemoryHttpdRequest {
         Ok(0)
     }
     fn write_body(&mut self, _: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
+    fn add_filter(&mut self, kind: crate::extension::FilterKind, name: &str) -> Result<(), String> {
+        self.filters.push((kind, name.to_owned()));
         Ok(())
     }
     fn log(&mut self, level: LogLevel, message: &str) {

@@ -5,7 +5,7 @@
 use wasmtime::component::Resource;
 
 use super::bindings::apache::httpd::types as wit;
-use super::{ExtState, HookCall, Phase, RequestRef};
+use super::{ExtState, FilterKind, HookCall, RequestRef};
 use crate::request::{BodyError, Field, HttpdRequest, LogLevel, Table};
 
 impl ExtState {
@@ -51,6 +51,16 @@ impl ExtState {
         }
         write(call.req.as_mut(), table_of(table), name, value);
         Ok(Ok(()))
+    }
+}
+
+impl ExtState {
+    fn add_filter(&mut self, handle: &R, kind: FilterKind, name: &str) -> wasmtime::Result<Result<(), wit::Error>> {
+        let call = self.call(handle)?;
+        if let Err(e) = checked(name) {
+            return Ok(Err(e));
+        }
+        Ok(call.req.add_filter(kind, name).map_err(wit::Error::InvalidValue))
     }
 }
 
@@ -233,8 +243,8 @@ impl wit::HostRequest for ExtState {
 
     fn read_body(&mut self, r: R, max: u32) -> Res<Result<Vec<u8>, wit::Error>> {
         let call = self.call(&r)?;
-        if !call.phase.reads_body() {
-            let msg = format!("the request body can be read in access-checker and handler, not {}", call.phase.name());
+        if !call.stage.reads_body() {
+            let msg = format!("the request body can be read in access-checker and handler, not {}", call.stage.name());
             return Ok(Err(wit::Error::WrongPhase(msg)));
         }
         let mut buf = vec![0u8; (max as usize).min(1 << 20)];
@@ -248,11 +258,18 @@ impl wit::HostRequest for ExtState {
     }
     fn write_body(&mut self, r: R, data: Vec<u8>) -> Res<Result<(), wit::Error>> {
         let call = self.call(&r)?;
-        if call.phase != Phase::Handler {
-            let msg = format!("the response body can be written in handler, not {}", call.phase.name());
+        if !call.stage.writes_body() {
+            let msg = format!("the response body can be written in handler, not {}", call.stage.name());
             return Ok(Err(wit::Error::WrongPhase(msg)));
         }
         Ok(call.req.write_body(&data).map_err(|e| wit::Error::Io(e.to_string())))
+    }
+
+    fn add_output_filter(&mut self, r: R, name: String) -> Res<Result<(), wit::Error>> {
+        self.add_filter(&r, FilterKind::Output, &name)
+    }
+    fn add_input_filter(&mut self, r: R, name: String) -> Res<Result<(), wit::Error>> {
+        self.add_filter(&r, FilterKind::Input, &name)
     }
 
     fn log(&mut self, r: R, level: wit::LogLevel, message: String) -> Res<()> {
@@ -273,7 +290,7 @@ mod tests {
     use wasmtime::component::{Resource, ResourceTable};
     use wasmtime_wasi::WasiCtxBuilder;
 
-    use super::super::{ExtState, HookCall, Phase, RequestRef};
+    use super::super::{ExtState, HookCall, Phase, RequestRef, Stage};
     use super::wit::HostRequest;
     use crate::limits::MemoryCap;
     use crate::testing::MemoryHttpdRequest;
@@ -283,7 +300,7 @@ mod tests {
         ExtState {
             wasi: WasiCtxBuilder::new().build(),
             table: ResourceTable::new(),
-            call: Some(HookCall { req: Box::new(req), phase: Phase::Fixups, config: None, serial: 7, number }),
+            call: Some(HookCall { req: Box::new(req), stage: Stage::Hook(Phase::Fixups), config: None, serial: 7, number }),
             calls: number,
             output: Arc::new(Mutex::new(Default::default())),
             cap: MemoryCap::new(1 << 20),

@@ -11,15 +11,19 @@
 //! none pays for the instantiation. Before it goes back, the instance's `request-end` export
 //! (if any) is called, so the guest can drop what belonged to the request.
 //!
-//! Re-entry: while a hook runs, the guest's calls may make httpd run a subrequest (an output
-//! filter running during `write-body`), whose hooks need the same module again. The
-//! instance is busy, so that nested call gets an instance of its own for its duration; the
-//! request's instance is never entered twice.
+//! The same instance serves the module's body filters ([`FilterKind`]) for the request, so
+//! a hook can decide what its filter will do.
+//!
+//! Re-entry: while a guest call runs, its calls may make httpd run a subrequest or an output
+//! filter (`write-body` passes the body through the filters), which needs the same module
+//! again. The instance is busy, so that nested call gets a second instance of the module
+//! for this request, kept for later nested calls (a filter called during every
+//! `write-body` keeps its state); an instance is never entered twice.
 
 mod imports;
 mod phase;
 
-pub use phase::{HookOutcome, Phase, PhaseSet};
+pub use phase::{ChunkEnd, FilterKind, FilterOutcome, HookOutcome, Phase, PhaseSet, Stage};
 
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
@@ -93,13 +97,27 @@ pub fn exported_phases(exports: &[String]) -> PhaseSet {
     Phase::ALL.iter().filter(|p| exports.iter().any(|e| *e == export_name(p.name()))).fold(0, |set, p| set | p.bit())
 }
 
+/// Whether a component exports the filter `kind`.
+pub fn exports_filter(exports: &[String], kind: FilterKind) -> bool {
+    exports.iter().any(|e| *e == export_name(kind.name()))
+}
+
+/// Whether a component exports any phase or filter of the apache:httpd world.
+pub fn is_extension(exports: &[String]) -> bool {
+    exported_phases(exports) != 0 || FilterKind::ALL.iter().any(|k| exports_filter(exports, *k))
+}
+
 /// Checks at configuration time that a file is an extension module: a component that
-/// exports at least one phase of the apache:httpd world and imports only what the host
-/// provides.
+/// exports at least one phase or filter of the apache:httpd world and imports only what the
+/// host provides.
 pub fn check_module(path: &str, info: &WasmInfo) -> Result<(), ValidateError> {
-    let phases = exported_phases(&info.exports);
-    if info.kind != WasmKind::Component || phases == 0 {
-        let names: Vec<String> = Phase::ALL.iter().map(|p| export_name(p.name())).collect();
+    if info.kind != WasmKind::Component || !is_extension(&info.exports) {
+        let names: Vec<String> = Phase::ALL
+            .iter()
+            .map(|p| p.name())
+            .chain(FilterKind::ALL.iter().map(|k| k.name()))
+            .map(export_name)
+            .collect();
         return Err(ValidateError::Invalid {
             path: path.to_owned(),
             message: format!(
@@ -109,6 +127,25 @@ pub fn check_module(path: &str, info: &WasmInfo) -> Result<(), ValidateError> {
         });
     }
     crate::validate::check_component_imports(path, info, &[IMPORTS])
+}
+
+/// Checks at configuration time that a file can serve as a filter of `kind`: an extension
+/// module that exports that filter.
+pub fn check_filter_module(kind: FilterKind) -> impl Fn(&str, &WasmInfo) -> Result<(), ValidateError> {
+    move |path, info| {
+        if info.kind != WasmKind::Component || !exports_filter(&info.exports, kind) {
+            return Err(ValidateError::Invalid {
+                path: path.to_owned(),
+                message: format!(
+                    "it does not export {}: a {} module is a component built for the apache:httpd {}-module world",
+                    export_name(kind.name()),
+                    kind.directive(),
+                    kind.name()
+                ),
+            });
+        }
+        crate::validate::check_component_imports(path, info, &[IMPORTS])
+    }
 }
 
 /// The interface extension modules import from the host.
@@ -121,10 +158,10 @@ pub struct RequestRef {
     call: u64,
 }
 
-/// One hook call in progress.
+/// One hook or filter call in progress.
 struct HookCall {
     req: Box<dyn HttpdRequest>,
-    phase: Phase,
+    stage: Stage,
     config: Option<Arc<str>>,
     /// [`RequestInstances::serial`] of the request.
     serial: u64,
@@ -155,6 +192,7 @@ impl WasiView for ExtState {
 pub struct ExtensionPre {
     pre: InstancePre<ExtState>,
     phases: [Option<ComponentExportIndex>; Phase::COUNT],
+    filters: [Option<ComponentExportIndex>; FilterKind::COUNT],
     request_end: Option<ComponentExportIndex>,
     /// Kept instances, the most recently returned last.
     kept: Mutex<Vec<Live>>,
@@ -180,9 +218,11 @@ pub(crate) fn load(linker: &Linker<ExtState>, component: &Component, default_max
     for phase in Phase::ALL {
         phases[phase as usize] = export(phase.name());
     }
+    let filters = FilterKind::ALL.map(|kind| export(kind.name()));
     Ok(ExtensionPre {
         pre: linker.instantiate_pre(component)?,
         phases,
+        filters,
         request_end: export(REQUEST_END),
         kept: Mutex::new(Vec::new()),
         default_max: default_max.max(1),
@@ -199,12 +239,15 @@ pub struct ExtensionRef {
 
 /// A phase's export, typed (looked up and checked once per instance).
 type HookFunc = TypedFunc<(Resource<RequestRef>,), (wit::HookResult,)>;
+/// A filter's export, typed.
+type FilterFunc = TypedFunc<(Resource<RequestRef>, Vec<u8>, wit::ChunkEnd), (wit::FilterResult,)>;
 
 /// An instance of an extension module.
 struct Live {
     store: Store<ExtState>,
     instance: Instance,
     hooks: [Option<HookFunc>; Phase::COUNT],
+    filters: [Option<FilterFunc>; FilterKind::COUNT],
     scope: Scope,
     /// The limits of its last call, which its `request-end` call runs under too.
     limits: Limits,
@@ -223,7 +266,7 @@ impl ExtensionPre {
         }
         match run_with_deadline(limits.timeout, instantiate(self, limits.memory)) {
             Ok(Some(Ok((store, instance)))) => {
-                Ok(Live { store, instance, hooks: [None; Phase::COUNT], scope, limits, failed: false })
+                Ok(Live { store, instance, hooks: [None; Phase::COUNT], filters: [None; FilterKind::COUNT], scope, limits, failed: false })
             }
             Ok(Some(Err(e))) => Err((crate::handler::one_line(&e), 503)),
             Ok(None) => Err((deadline_message(limits.timeout), 503)),
@@ -273,11 +316,13 @@ pub struct RequestInstances {
     serial: u64,
 }
 
-/// A module's instance for this request.
+/// An instance of a module for this request.
 struct InUse {
     slot: Arc<ModuleSlot>,
-    /// `None` while one of its hooks runs.
+    /// `None` before its first call, or after its instantiation failed.
     live: Option<Live>,
+    /// One of its calls is running.
+    busy: bool,
 }
 
 /// Numbers requests, so that a reused instance can tell a new request from the last one.
@@ -290,79 +335,96 @@ impl Default for RequestInstances {
     }
 }
 
-/// Where a hook call's instance came from.
-enum Taken {
-    /// The request's own, in use by this call.
-    Ours(Live),
-    /// None yet: a place is reserved for the one this call makes.
-    First,
-    /// The request's own is busy in an outer call: this call has one of its own.
-    Nested,
-}
-
 impl RequestInstances {
     /// Calls `module`'s export for `phase`, instantiating the module first (or taking a kept
     /// one, in [`Scope::Server`]) if this request has not used it yet.
     /// Declines if the module does not export the phase. Failures are logged through
     /// `req`, naming the module and the phase.
-    pub fn run(
+    pub fn run(&self, module: &ExtensionRef, phase: Phase, limits: Limits, scope: Scope, req: Box<dyn HttpdRequest>) -> HookOutcome {
+        let serial = self.serial;
+        self.lend(module, Stage::Hook(phase), limits, scope, req, HookOutcome::Failed, |live, index, req| {
+            live.hook(module, phase, index, serial, limits, req)
+        })
+        .unwrap_or(HookOutcome::Declined)
+    }
+
+    /// Calls `module`'s filter of `kind` with a piece of the body, on the same instance as
+    /// its hooks for this request. A module that does not export the filter passes.
+    #[allow(clippy::too_many_arguments)]
+    pub fn filter(
         &self,
         module: &ExtensionRef,
-        phase: Phase,
+        kind: FilterKind,
+        limits: Limits,
+        scope: Scope,
+        req: Box<dyn HttpdRequest>,
+        data: Vec<u8>,
+        at: ChunkEnd,
+    ) -> FilterOutcome {
+        let serial = self.serial;
+        self.lend(module, Stage::Filter(kind), limits, scope, req, FilterOutcome::Failed, |live, index, req| {
+            live.filter(module, kind, index, serial, limits, req, data, at)
+        })
+        .unwrap_or(FilterOutcome::Pass)
+    }
+
+    /// Runs `call` on an idle instance of `module` for this request: the first one, made
+    /// (or taken from the pool) on first use, or another one when this call is nested in a
+    /// call of the first (see the module documentation). `None` if the module does not
+    /// export `stage`; `failed(status)` (logged) if it has no instance.
+    #[allow(clippy::too_many_arguments)]
+    fn lend<T>(
+        &self,
+        module: &ExtensionRef,
+        stage: Stage,
         limits: Limits,
         scope: Scope,
         mut req: Box<dyn HttpdRequest>,
-    ) -> HookOutcome {
+        failed: impl FnOnce(u16) -> T,
+        call: impl FnOnce(&mut Live, ComponentExportIndex, Box<dyn HttpdRequest>) -> T,
+    ) -> Option<T> {
         let path = module.slot.name();
         let pre = match module.slot.ready() {
             Ok(crate::engine::Loaded::Extension(pre)) => pre,
             other => {
                 let reason = other.err().unwrap_or_else(|| "is a program (WasmModule), not an extension module".into());
                 req.log(LogLevel::Error, &format!("{path}: {reason}"));
-                return HookOutcome::Failed(500);
+                return Some(failed(500));
             }
         };
-        let Some(func_index) = pre.phases[phase as usize] else {
-            return HookOutcome::Declined;
-        };
-        // The borrow ends here: the guest call below may lead back into `run`.
-        let taken = {
+        let index = match stage {
+            Stage::Hook(phase) => pre.phases[phase as usize],
+            Stage::Filter(kind) => pre.filters[kind as usize],
+        }?;
+        // The borrow ends here: the guest call below may lead back into `lend`. Places are
+        // never removed during the request, so `place` stays valid.
+        let (place, kept) = {
             let mut modules = self.modules.borrow_mut();
-            match modules.iter_mut().find(|m| Arc::ptr_eq(&m.slot, &module.slot)) {
-                Some(in_use) => match in_use.live.take() {
-                    Some(live) => Taken::Ours(live),
-                    None => Taken::Nested,
-                },
+            match modules.iter().position(|m| !m.busy && Arc::ptr_eq(&m.slot, &module.slot)) {
+                Some(place) => {
+                    modules[place].busy = true;
+                    (place, modules[place].live.take())
+                }
                 None => {
-                    modules.push(InUse { slot: module.slot.clone(), live: None });
-                    Taken::First
+                    modules.push(InUse { slot: module.slot.clone(), live: None, busy: true });
+                    (modules.len() - 1, None)
                 }
             }
         };
-        let (mut live, nested) = match taken {
-            Taken::Ours(live) => (live, false),
-            Taken::First | Taken::Nested => match pre.instance(limits, scope) {
-                Ok(live) => (live, matches!(taken, Taken::Nested)),
-                Err((reason, status)) => {
-                    if matches!(taken, Taken::First) {
-                        self.modules.borrow_mut().retain(|m| !(Arc::ptr_eq(&m.slot, &module.slot) && m.live.is_none()));
-                    }
-                    req.log(LogLevel::Error, &format!("{path}: {}: cannot instantiate: {reason}", phase.name()));
-                    return HookOutcome::Failed(status);
-                }
-            },
+        let mut live = match kept.map_or_else(|| pre.instance(limits, scope), Ok) {
+            Ok(live) => live,
+            Err((reason, status)) => {
+                self.modules.borrow_mut()[place].busy = false;
+                req.log(LogLevel::Error, &format!("{path}: {}: cannot instantiate: {reason}", stage.name()));
+                return Some(failed(status));
+            }
         };
-        let outcome = if live.failed {
-            HookOutcome::Failed(500)
-        } else {
-            live.call(path, phase, func_index, module, self.serial, limits, req)
-        };
-        if nested {
-            finish(pre, path, live, self.serial, &mut |_, _| {});
-        } else if let Some(in_use) = self.modules.borrow_mut().iter_mut().find(|m| Arc::ptr_eq(&m.slot, &module.slot)) {
-            in_use.live = Some(live);
-        }
-        outcome
+        // A trapped instance is not entered again (its failure was logged).
+        let result = if live.failed { failed(500) } else { call(&mut live, index, req) };
+        let mut modules = self.modules.borrow_mut();
+        modules[place].live = Some(live);
+        modules[place].busy = false;
+        Some(result)
     }
 
     /// Ends the request: kept ([`Scope::Server`]) instances learn it through their
@@ -398,19 +460,92 @@ fn finish(pre: &ExtensionPre, path: &str, mut live: Live, serial: u64, log: &mut
 }
 
 impl Live {
-    /// One hook call: a request handle in the store's table for its duration, the deadline,
-    /// the guest's output logged, its answer checked against the phase.
-    #[allow(clippy::too_many_arguments)]
-    fn call(
+    /// One hook call, its answer checked against the phase.
+    fn hook(
         &mut self,
-        path: &str,
-        phase: Phase,
-        func_index: ComponentExportIndex,
         module: &ExtensionRef,
+        phase: Phase,
+        index: ComponentExportIndex,
+        serial: u64,
+        limits: Limits,
+        req: Box<dyn HttpdRequest>,
+    ) -> HookOutcome {
+        let stage = Stage::Hook(phase);
+        let invoke = async |live: &mut Live, r: Resource<RequestRef>| {
+            let func = match live.hooks[phase as usize] {
+                Some(func) => func,
+                None => *live.hooks[phase as usize].insert(live.instance.get_typed_func(&mut live.store, index)?),
+            };
+            let (result,) = func.call_async(&mut live.store, (r,)).await?;
+            Ok(match result {
+                wit::HookResult::Ok => HookOutcome::Ok,
+                wit::HookResult::Declined => HookOutcome::Declined,
+                wit::HookResult::Done => HookOutcome::Done,
+                wit::HookResult::HttpStatus(status) => HookOutcome::Status(status),
+            })
+        };
+        match self.enter(module, stage, serial, limits, req, invoke) {
+            (Ok(outcome), mut req) => phase.check(outcome, &*req).unwrap_or_else(|reason| {
+                req.log(LogLevel::Error, &format!("{}: {}: {reason}", module.slot.name(), stage.name()));
+                HookOutcome::Failed(500)
+            }),
+            (Err(status), _) => HookOutcome::Failed(status),
+        }
+    }
+
+    /// One filter call with a piece of the body, its answer checked.
+    #[allow(clippy::too_many_arguments)]
+    fn filter(
+        &mut self,
+        module: &ExtensionRef,
+        kind: FilterKind,
+        index: ComponentExportIndex,
+        serial: u64,
+        limits: Limits,
+        req: Box<dyn HttpdRequest>,
+        data: Vec<u8>,
+        at: ChunkEnd,
+    ) -> FilterOutcome {
+        let stage = Stage::Filter(kind);
+        let at = match at {
+            ChunkEnd::More => wit::ChunkEnd::More,
+            ChunkEnd::Flush => wit::ChunkEnd::Flush,
+            ChunkEnd::End => wit::ChunkEnd::End,
+        };
+        let invoke = async |live: &mut Live, r: Resource<RequestRef>| {
+            let func = match live.filters[kind as usize] {
+                Some(func) => func,
+                None => *live.filters[kind as usize].insert(live.instance.get_typed_func(&mut live.store, index)?),
+            };
+            let (result,) = func.call_async(&mut live.store, (r, data, at)).await?;
+            Ok(match result {
+                wit::FilterResult::Emit(bytes) => FilterOutcome::Emit(bytes),
+                wit::FilterResult::Pass => FilterOutcome::Pass,
+                wit::FilterResult::HttpStatus(status) => FilterOutcome::Status(status),
+            })
+        };
+        match self.enter(module, stage, serial, limits, req, invoke) {
+            (Ok(outcome), mut req) => outcome.check().unwrap_or_else(|reason| {
+                req.log(LogLevel::Error, &format!("{}: {}: {reason}", module.slot.name(), stage.name()));
+                FilterOutcome::Failed(500)
+            }),
+            (Err(status), _) => FilterOutcome::Failed(status),
+        }
+    }
+
+    /// Runs `invoke` as one guest call: a request handle in the store's table for its
+    /// duration, the deadline, the guest's output logged. A failure is logged (naming the
+    /// module and the stage), marks the instance failed and gives the status to answer.
+    fn enter<T>(
+        &mut self,
+        module: &ExtensionRef,
+        stage: Stage,
         serial: u64,
         limits: Limits,
         mut req: Box<dyn HttpdRequest>,
-    ) -> HookOutcome {
+        invoke: impl AsyncFnOnce(&mut Live, Resource<RequestRef>) -> wasmtime::Result<T>,
+    ) -> (Result<T, u16>, Box<dyn HttpdRequest>) {
+        let path = module.slot.name();
         self.limits = limits;
         let data = self.store.data_mut();
         data.calls += 1;
@@ -418,13 +553,13 @@ impl Live {
         let handle = match data.table.push(RequestRef { call: number }) {
             Ok(handle) => handle,
             Err(e) => {
-                req.log(LogLevel::Error, &format!("{path}: {}: no request handle: {e}", phase.name()));
-                return HookOutcome::Failed(500);
+                req.log(LogLevel::Error, &format!("{path}: {}: no request handle: {e}", stage.name()));
+                return (Err(500), req);
             }
         };
         let borrow = Resource::new_borrow(handle.rep());
-        data.call = Some(HookCall { req, phase, config: module.config.clone(), serial, number });
-        let (result, failure_status) = match run_with_deadline(limits.timeout, self.call_hook(phase, func_index, borrow)) {
+        data.call = Some(HookCall { req, stage, config: module.config.clone(), serial, number });
+        let (result, failure_status) = match run_with_deadline(limits.timeout, invoke(self, borrow)) {
             Ok(Some(result)) => (result, 500),
             Ok(None) => (Err(wasmtime::format_err!("{}", deadline_message(limits.timeout))), 503),
             Err(reason) => (Err(wasmtime::format_err!("{reason}")), 500),
@@ -433,44 +568,24 @@ impl Live {
         // Any use of the handle from now on is an error for the guest.
         let _ = data.table.delete(handle);
         let Some(HookCall { mut req, .. }) = data.call.take() else {
-            return HookOutcome::Failed(500);
+            unreachable!("the call's request is only taken here");
         };
         let lines = data.output.lock().unwrap_or_else(|p| p.into_inner()).take_lines(true);
         match result {
-            Ok(outcome) => {
+            Ok(value) => {
                 for line in lines {
-                    req.log(LogLevel::Warn, &format!("{path}: {}: {line}", phase.name()));
+                    req.log(LogLevel::Warn, &format!("{path}: {}: {line}", stage.name()));
                 }
-                phase.check(outcome, &*req).unwrap_or_else(|reason| {
-                    req.log(LogLevel::Error, &format!("{path}: {}: {reason}", phase.name()));
-                    HookOutcome::Failed(500)
-                })
+                (Ok(value), req)
             }
             Err(e) => {
                 self.failed = true;
                 let said = lines.join(" | ");
                 let said = if said.is_empty() { String::new() } else { format!(" (guest output: {said})") };
-                req.log(LogLevel::Error, &format!("{path}: {}: {}{said}", phase.name(), crate::handler::one_line(&e)));
-                HookOutcome::Failed(failure_status)
+                req.log(LogLevel::Error, &format!("{path}: {}: {}{said}", stage.name(), crate::handler::one_line(&e)));
+                (Err(failure_status), req)
             }
         }
-    }
-
-    async fn call_hook(&mut self, phase: Phase, func_index: ComponentExportIndex, r: Resource<RequestRef>) -> wasmtime::Result<HookOutcome> {
-        let func = match self.hooks[phase as usize] {
-            Some(func) => func,
-            None => {
-                let func = self.instance.get_typed_func(&mut self.store, func_index)?;
-                *self.hooks[phase as usize].insert(func)
-            }
-        };
-        let (result,) = func.call_async(&mut self.store, (r,)).await?;
-        Ok(match result {
-            wit::HookResult::Ok => HookOutcome::Ok,
-            wit::HookResult::Declined => HookOutcome::Declined,
-            wit::HookResult::Done => HookOutcome::Done,
-            wit::HookResult::HttpStatus(status) => HookOutcome::Status(status),
-        })
     }
 
     /// Calls the guest's `request-end(serial)`; false (and logged) if it failed, in which

@@ -1,7 +1,7 @@
-//! The request phases an extension module can take part in, and what a guest's answer means
-//! in each. [`Phase::ALL`] is the one list of phases: mod_wasm registers its httpd hooks from
-//! it, the host finds exports by [`Phase::name`], and a unit test checks that the WIT file and
-//! the Rust SDK name exactly these phases.
+//! The request phases and body filters an extension module can take part in, and what a
+//! guest's answer means in each. [`Phase::ALL`] and [`FilterKind::ALL`] are the one list of
+//! each: mod_wasm registers its httpd hooks from the first, the host finds exports by their
+//! names, and a unit test checks that the WIT file and the Rust SDK name exactly these.
 
 use crate::request::{Field, HttpdRequest};
 
@@ -107,6 +107,96 @@ impl Phase {
     }
 }
 
+/// A body filter an extension module can export (`WasmOutputFilter`, `WasmInputFilter`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FilterKind {
+    Output,
+    Input,
+}
+
+impl FilterKind {
+    pub const COUNT: usize = 2;
+    /// Every filter kind; `ALL[k as usize] == k`.
+    pub const ALL: [FilterKind; FilterKind::COUNT] = [FilterKind::Output, FilterKind::Input];
+
+    /// The WIT interface (and function) name.
+    pub fn name(self) -> &'static str {
+        match self {
+            FilterKind::Output => "output-filter",
+            FilterKind::Input => "input-filter",
+        }
+    }
+
+    /// The directive that defines such a filter.
+    pub fn directive(self) -> &'static str {
+        match self {
+            FilterKind::Output => "WasmOutputFilter",
+            FilterKind::Input => "WasmInputFilter",
+        }
+    }
+}
+
+/// Where a piece of a body given to a filter ends (the WIT's `chunk-end`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChunkEnd {
+    More,
+    /// A FLUSH follows: the filter should emit what it can.
+    Flush,
+    /// The body ends: the last call.
+    End,
+}
+
+/// What a filter call tells the host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FilterOutcome {
+    /// These bytes go on in place of the piece.
+    Emit(Vec<u8>),
+    /// The piece and the rest of the body pass unchanged; the filter is done.
+    Pass,
+    /// Answer with this status instead of the body.
+    Status(u16),
+    /// The guest failed (logged): 500 for a trap or a meaningless answer, 503 for its
+    /// deadline or no instance.
+    Failed(u16),
+}
+
+impl FilterOutcome {
+    /// A status must be a redirection or an error, as for hooks.
+    pub(crate) fn check(self) -> Result<FilterOutcome, String> {
+        match self {
+            FilterOutcome::Status(status) if !(300..=599).contains(&status) => {
+                Err(format!("returned http-status({status}): a filter's status must be a redirection or an error (300-599)"))
+            }
+            outcome => Ok(outcome),
+        }
+    }
+}
+
+/// What a guest call is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    Hook(Phase),
+    Filter(FilterKind),
+}
+
+impl Stage {
+    /// The WIT name, as log lines name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Hook(phase) => phase.name(),
+            Stage::Filter(kind) => kind.name(),
+        }
+    }
+
+    pub(crate) fn reads_body(self) -> bool {
+        matches!(self, Stage::Hook(phase) if phase.reads_body())
+    }
+
+    pub(crate) fn writes_body(self) -> bool {
+        self == Stage::Hook(Phase::Handler)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,7 +220,8 @@ mod tests {
             .filter_map(|l| l.trim().strip_prefix("interface ")?.split_whitespace().next())
             .filter(|name| !["types", "request-end"].contains(name))
             .collect();
-        let names: Vec<&str> = Phase::ALL.iter().map(|p| p.name()).collect();
+        let names: Vec<&str> =
+            Phase::ALL.iter().map(|p| p.name()).chain(FilterKind::ALL.iter().map(|k| k.name())).collect();
         assert_eq!(interfaces, names, "wit/apache-httpd.wit's phase interfaces");
         for name in &names {
             assert!(wit.contains(&format!("world {name}-module {{ import types; export {name}; }}")), "{name}");
