@@ -25,6 +25,18 @@ const char *wasm_cmd_map_cgi_file_names(cmd_parms *cmd, void *cfg, int on);
 
 const char *wasm_cmd_apache_module(cmd_parms *cmd, void *cfg, const char *path, const char *config);
 
+const char *wasm_cmd_output_filter(cmd_parms *cmd,
+                                   void *cfg,
+                                   const char *name,
+                                   const char *path,
+                                   const char *config);
+
+const char *wasm_cmd_input_filter(cmd_parms *cmd,
+                                  void *cfg,
+                                  const char *name,
+                                  const char *path,
+                                  const char *config);
+
 const char *wasm_cmd_apache_module_scope(cmd_parms *cmd,
                                          void *cfg,
                                          const char *scope,

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::ptr;
 
 use host::config::{DirConfig, ModuleRef};
+use host::extension::FilterKind;
 use host::validate::{self, WasmInfo, WasmKind};
 
 use crate::boundary::guard;
@@ -131,7 +132,7 @@ unsafe fn directive(
 ///
 /// # Safety
 /// `cmd` must be the live cmd_parms of a directive being read.
-unsafe fn server_path(cmd: *mut cmd_parms, arg: &str) -> Result<PathBuf, String> {
+pub(crate) unsafe fn server_path(cmd: *mut cmd_parms, arg: &str) -> Result<PathBuf, String> {
     // SAFETY: the directive's pool is live (caller); httpd returns NULL or a pool string.
     unsafe {
         let resolved = ap_server_root_relative((*cmd).pool, pool_str((*cmd).pool, arg));
@@ -338,6 +339,31 @@ pub unsafe extern "C" fn wasm_cmd_apache_module(
             Ok(())
         }, cfg)
     }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn wasm_cmd_output_filter(
+    cmd: *mut cmd_parms,
+    cfg: *mut c_void,
+    name: *const c_char,
+    path: *const c_char,
+    config: *const c_char,
+) -> *const c_char {
+    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
+    // and NUL-terminated arguments (the third NULL when absent), on one thread.
+    unsafe { directive(cmd, |_| crate::filters::define(FilterKind::Output, cmd, name, path, config), cfg) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn wasm_cmd_input_filter(
+    cmd: *mut cmd_parms,
+    cfg: *mut c_void,
+    name: *const c_char,
+    path: *const c_char,
+    config: *const c_char,
+) -> *const c_char {
+    // SAFETY: as for wasm_cmd_output_filter.
+    unsafe { directive(cmd, |_| crate::filters::define(FilterKind::Input, cmd, name, path, config), cfg) }
 }
 
 #[no_mangle]

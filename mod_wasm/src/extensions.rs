@@ -6,7 +6,7 @@ use std::io;
 use std::os::raw::{c_char, c_int};
 use std::ptr;
 
-use host::extension::{HookOutcome, Phase, RequestInstances};
+use host::extension::{FilterKind, HookOutcome, Phase, RequestInstances};
 use host::{BodyError, Field, HttpdRequest, LogLevel, Table};
 
 use crate::boundary::guard;
@@ -175,9 +175,11 @@ unsafe fn run_phase(r: *mut request_rec, phase: Phase) -> c_int {
             HookOutcome::Ok if phase.run_first() => return OK as c_int,
             HookOutcome::Ok => result = OK as c_int,
             HookOutcome::Done => return DONE as c_int,
-            HookOutcome::Status(status) => return status as c_int,
             HookOutcome::Failed(_) if phase == Phase::LogTransaction => {}
-            HookOutcome::Failed(status) => return status as c_int,
+            HookOutcome::Status(status) | HookOutcome::Failed(status) => {
+                // SAFETY: `r` is live.
+                return unsafe { crate::hooks::already_answered(r) }.unwrap_or(status as c_int);
+            }
         }
     }
     result
@@ -195,7 +197,7 @@ struct RequestState {
 ///
 /// # Safety
 /// `r` must be a live request; the reference must not outlive the original request's pool.
-unsafe fn request_instances<'a>(r: *mut request_rec) -> &'a RequestInstances {
+pub(crate) unsafe fn request_instances<'a>(r: *mut request_rec) -> &'a RequestInstances {
     let mut root = r;
     // SAFETY: main and prev of a live request are NULL or live requests of the same chain.
     unsafe {
@@ -238,7 +240,7 @@ unsafe extern "C" fn end_request(data: *mut c_void) -> apr_status_t {
 }
 
 /// `request_rec` for one hook call.
-struct HookRequest {
+pub(crate) struct HookRequest {
     r: *mut request_rec,
     body: *mut apr_bucket_brigade,
 }
@@ -249,7 +251,7 @@ unsafe impl Send for HookRequest {}
 
 impl HookRequest {
     /// `r` must be the live request of the hook call the value is made for.
-    fn new(r: *mut request_rec) -> Self {
+    pub(crate) fn new(r: *mut request_rec) -> Self {
         HookRequest { r, body: ptr::null_mut() }
     }
 
@@ -390,6 +392,10 @@ impl HttpdRequest for HookRequest {
     }
 
     fn write_body(&mut self, data: &[u8]) -> io::Result<()> {
+        // SAFETY: the request is live during its hook call.
+        if unsafe { (*self.r).eos_sent } != 0 {
+            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "httpd has already answered (a filter refused the request)"));
+        }
         let Ok(len) = c_int::try_from(data.len()) else {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "a write of 2 GiB or more"));
         };
@@ -399,6 +405,23 @@ impl HttpdRequest for HookRequest {
             Err(io::Error::new(io::ErrorKind::BrokenPipe, "the client connection failed"))
         } else {
             Ok(())
+        }
+    }
+
+    fn add_filter(&mut self, kind: FilterKind, name: &str) -> Result<(), String> {
+        let r = self.r;
+        // SAFETY: the request is live during its hook call; the name is copied into its pool.
+        let added = unsafe {
+            let name = self.pooled(name);
+            match kind {
+                FilterKind::Output => !ap_add_output_filter(name, ptr::null_mut(), r, (*r).connection).is_null(),
+                FilterKind::Input => !ap_add_input_filter(name, ptr::null_mut(), r, (*r).connection).is_null(),
+            }
+        };
+        if added {
+            Ok(())
+        } else {
+            Err(format!("httpd knows no {} filter called {name}", if kind == FilterKind::Output { "output" } else { "input" }))
         }
     }
 

@@ -30,11 +30,9 @@ pub unsafe fn module_config(vector: *mut ap_conf_vector_t) -> *mut std::ffi::c_v
 /// # Safety
 /// `bb` must be a live brigade and `e` a bucket not in any brigade.
 pub unsafe fn brigade_insert_tail(bb: *mut apr_bucket_brigade, e: *mut apr_bucket) {
-    // The sentinel is the brigade's `list` head viewed as a bucket (APR_RING_SENTINEL).
-    let offset = std::mem::offset_of!(apr_bucket, link);
     // SAFETY: a live brigade's ring and a free bucket (caller), linked as APR's macro does.
     unsafe {
-        let sentinel = (std::ptr::addr_of_mut!((*bb).list) as *mut u8).sub(offset) as *mut apr_bucket;
+        let sentinel = brigade_sentinel(bb);
         let last = (*bb).list.prev;
         (*e).link.next = sentinel;
         (*e).link.prev = last;
@@ -98,4 +96,126 @@ pub unsafe fn pool_str(pool: *mut apr_pool_t, s: &str) -> *mut std::os::raw::c_c
     let s = s.split('\0').next().unwrap_or("");
     // SAFETY: a live pool (caller); APR copies `len` bytes and adds the NUL.
     unsafe { apr_pstrmemdup(pool, s.as_ptr() as *const _, s.len() as apr_size_t) }
+}
+
+/// The brigade's sentinel: its `list` head viewed as a bucket (APR_BRIGADE_SENTINEL).
+///
+/// # Safety
+/// `bb` must be a live brigade.
+unsafe fn brigade_sentinel(bb: *mut apr_bucket_brigade) -> *mut apr_bucket {
+    let offset = std::mem::offset_of!(apr_bucket, link);
+    // SAFETY: APR lays the ring head out so that this address works as a bucket's link (caller: live brigade).
+    unsafe { (std::ptr::addr_of_mut!((*bb).list) as *mut u8).sub(offset) as *mut apr_bucket }
+}
+
+/// `APR_BRIGADE_FIRST(bb)`, or `None` for an empty brigade.
+///
+/// # Safety
+/// `bb` must be a live brigade.
+pub unsafe fn brigade_first(bb: *mut apr_bucket_brigade) -> Option<*mut apr_bucket> {
+    // SAFETY: a live brigade's ring (caller).
+    unsafe {
+        let first = (*bb).list.next;
+        (first != brigade_sentinel(bb)).then_some(first)
+    }
+}
+
+/// `APR_BUCKET_REMOVE(e)`: unlinks `e` from its brigade.
+///
+/// # Safety
+/// `e` must be a live bucket in a brigade.
+pub unsafe fn bucket_remove(e: *mut apr_bucket) {
+    // SAFETY: `e`'s neighbours are live buckets or the sentinel of its brigade (caller).
+    unsafe {
+        (*(*e).link.prev).link.next = (*e).link.next;
+        (*(*e).link.next).link.prev = (*e).link.prev;
+    }
+}
+
+/// `apr_bucket_delete(e)`: unlinks and destroys `e`.
+///
+/// # Safety
+/// `e` must be a live bucket in a brigade; it is freed.
+pub unsafe fn bucket_delete(e: *mut apr_bucket) {
+    // SAFETY: as apr_bucket_destroy: the type's destroy frees the data, then the bucket (caller: live bucket).
+    unsafe {
+        bucket_remove(e);
+        if let Some(destroy) = (*(*e).type_).destroy {
+            destroy((*e).data);
+        }
+        if let Some(free) = (*e).free {
+            free(e as *mut std::ffi::c_void);
+        }
+    }
+}
+
+/// Moves `e` from its brigade to the end of `bb`.
+///
+/// # Safety
+/// `e` must be a live bucket in a brigade other than `bb`, which must be live.
+pub unsafe fn bucket_move(e: *mut apr_bucket, bb: *mut apr_bucket_brigade) {
+    // SAFETY: caller's contract.
+    unsafe {
+        bucket_remove(e);
+        brigade_insert_tail(bb, e);
+    }
+}
+
+/// `APR_BRIGADE_CONCAT(a, b)`: moves every bucket of `b` to the end of `a`.
+///
+/// # Safety
+/// `a` and `b` must be distinct live brigades.
+pub unsafe fn brigade_concat(a: *mut apr_bucket_brigade, b: *mut apr_bucket_brigade) {
+    // SAFETY: caller's contract; each bucket is moved whole.
+    unsafe {
+        while let Some(e) = brigade_first(b) {
+            bucket_move(e, a);
+        }
+    }
+}
+
+/// Whether `e` is a metadata bucket (EOS, FLUSH, error …), carrying no data.
+///
+/// # Safety
+/// `e` must be a live bucket.
+pub unsafe fn bucket_is_metadata(e: *const apr_bucket) -> bool {
+    // SAFETY: a live bucket has a type (caller).
+    unsafe { (*(*e).type_).is_metadata == APR_BUCKET_METADATA }
+}
+
+/// Whether `e` is of bucket type `t` (APR_BUCKET_IS_EOS and friends).
+///
+/// # Safety
+/// `e` must be a live bucket.
+pub unsafe fn bucket_is(e: *const apr_bucket, t: *const apr_bucket_type_t) -> bool {
+    // SAFETY: a live bucket (caller).
+    unsafe { std::ptr::eq((*e).type_, t) }
+}
+
+/// `apr_bucket_read(e, &str, &len, block)`: the bucket's bytes, valid while it lives.
+///
+/// # Safety
+/// `e` must be a live data bucket; the slice must not outlive it.
+pub unsafe fn bucket_read<'a>(e: *mut apr_bucket, block: apr_read_type_e) -> Result<&'a [u8], apr_status_t> {
+    let mut data: *const std::os::raw::c_char = std::ptr::null();
+    let mut len: apr_size_t = 0;
+    // SAFETY: every bucket type has a read function (caller: live bucket).
+    let rv = unsafe { ((*(*e).type_).read.expect("bucket type without read"))(e, &mut data, &mut len, block) };
+    if rv != APR_SUCCESS as apr_status_t {
+        return Err(rv);
+    }
+    if len == 0 {
+        return Ok(&[]);
+    }
+    // SAFETY: APR returned `len` readable bytes at `data`, owned by the bucket.
+    Ok(unsafe { std::slice::from_raw_parts(data as *const u8, len as usize) })
+}
+
+/// `apr_bucket_split(e, point)`: `e` keeps the first `point` bytes, a new bucket after it the rest.
+///
+/// # Safety
+/// `e` must be a live data bucket of known length greater than `point`.
+pub unsafe fn bucket_split(e: *mut apr_bucket, point: usize) -> apr_status_t {
+    // SAFETY: every data bucket type has a split function (caller).
+    unsafe { ((*(*e).type_).split.expect("bucket type without split"))(e, point as apr_size_t) }
 }

@@ -191,7 +191,8 @@ unsafe fn serve(r: *mut request_rec) -> c_int {
     // SAFETY: `r` is the live request; the ApacheRequest does not outlive this call.
     match host::handler::serve(cfg, env, unsafe { ApacheRequest::new(r) }) {
         Outcome::Served => OK as c_int,
-        Outcome::Status(status) => status as c_int,
+        // SAFETY: `r` is live.
+        Outcome::Status(status) => unsafe { already_answered(r) }.unwrap_or(status as c_int),
         Outcome::InternalRedirect(location) => {
             // As mod_cgi: the redirect is a GET without the original body.
             // SAFETY: `r` is live; the location is copied into its pool.
@@ -240,4 +241,15 @@ unsafe fn cgi_environment(r: *mut request_rec, cfg: &DirConfig) -> Vec<(String, 
         }
     }
     env
+}
+
+/// `AP_FILTER_ERROR` ("the response is taken care of") when httpd has already sent a whole
+/// response for `r`: an input filter refused its body while it was read (a `WasmInputFilter`
+/// answering 400, say). A status returned then would make httpd answer twice.
+///
+/// # Safety
+/// `r` must be a live request, on its thread.
+pub(crate) unsafe fn already_answered(r: *mut request_rec) -> Option<c_int> {
+    // SAFETY: caller's contract.
+    (unsafe { (*r).eos_sent } != 0).then_some(AP_FILTER_ERROR)
 }

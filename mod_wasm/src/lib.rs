@@ -10,5 +10,6 @@ mod boundary;
 pub mod directives;
 pub mod extensions;
 mod ffi;
+mod filters;
 pub mod hooks;
 mod request;

@@ -137,6 +137,16 @@ unsafe extern "C" fn next_header_line(buf: *mut c_char, len: c_int, data: *mut c
     })
 }
 
+impl ApacheRequest {
+    /// httpd has sent a whole response already: a filter refused the request (an input
+    /// filter while the body was read, an output filter answering a status), and what the
+    /// program writes from then on must not follow that response on the wire.
+    fn answered(&self) -> bool {
+        // SAFETY: the request is live while the handler runs.
+        unsafe { (*self.r).eos_sent != 0 }
+    }
+}
+
 impl host::Request for ApacheRequest {
     fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
         if self.body_ended || buf.is_empty() {
@@ -149,6 +159,9 @@ impl host::Request for ApacheRequest {
     }
 
     fn write_body(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.answered() {
+            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "httpd has already answered (a filter refused the request)"));
+        }
         // SAFETY: the request is live while the handler runs; `out` is its brigade.
         let rv = unsafe {
             apr_brigade_write(
@@ -165,6 +178,10 @@ impl host::Request for ApacheRequest {
     fn finish_body(&mut self) -> io::Result<()> {
         // SAFETY: the request is live while the handler runs; `out` is its brigade.
         unsafe {
+            if self.answered() {
+                apr_brigade_cleanup(self.out as *mut c_void);
+                return Ok(());
+            }
             let eos = apr_bucket_eos_create((*(*self.r).connection).bucket_alloc);
             brigade_insert_tail(self.out, eos);
             let rv = ap_pass_brigade((*self.r).output_filters, self.out);
@@ -179,6 +196,10 @@ impl host::Request for ApacheRequest {
     fn abort_body(&mut self) -> io::Result<()> {
         // SAFETY: the request is live while the handler runs; `out` is its brigade.
         unsafe {
+            if self.answered() {
+                apr_brigade_cleanup(self.out as *mut c_void);
+                return Ok(());
+            }
             let c = (*self.r).connection;
             // An error bucket with 502 makes httpd's chunk filter withhold the final chunk and
             // close the connection, as for a proxy backend that fails mid-way.

@@ -1,0 +1,531 @@
+//! Body filters (`WasmOutputFilter`, `WasmInputFilter`): httpd filters whose work a Wasm
+//! module's `output-filter` / `input-filter` export does, one piece of the body per call, on
+//! the request's instance of the module (the one its hooks use).
+//!
+//! They follow httpd's filter rules: metadata buckets keep their order, a FLUSH makes the
+//! guest emit what it holds and goes on at once, nothing passes after EOS, no empty brigade
+//! is passed on, and no body is read whole (FILE and PIPE buckets are read in pieces of at
+//! most [`PIECE`] bytes).
+
+use std::ffi::c_void;
+use std::os::raw::{c_char, c_int};
+use std::ptr;
+use std::sync::Arc;
+
+use host::extension::{ChunkEnd, FilterKind, FilterOutcome};
+use host::registry::FilterDef;
+use host::LogLevel;
+
+use crate::boundary::guard;
+use crate::directives::dir_config;
+use crate::extensions::{request_instances, HookRequest};
+use crate::ffi::*;
+use crate::request::log_request;
+
+/// The most bytes one guest call is given.
+const PIECE: usize = 64 * 1024;
+/// Emitted bytes are passed on once this many wait (and at every FLUSH, EOS and call's end).
+const PASS_AT: usize = 64 * 1024;
+
+/// Makes `name` an httpd filter of `kind` (while the configuration is read).
+///
+/// # Safety
+/// `pool` must be the configuration pool.
+pub unsafe fn register(kind: FilterKind, name: &str, pool: *mut apr_pool_t) {
+    // SAFETY: httpd copies the name; the functions are 'static and behind the panic boundary.
+    unsafe {
+        let name = pool_str(pool, name);
+        match kind {
+            FilterKind::Output => {
+                ap_register_output_filter(name, Some(output_filter), None, AP_FTYPE_RESOURCE);
+            }
+            FilterKind::Input => {
+                ap_register_input_filter(name, Some(input_filter), None, AP_FTYPE_RESOURCE);
+            }
+        }
+    }
+}
+
+/// What a filter of one request keeps between calls (`f->ctx`), freed with the request.
+struct Filtering<S> {
+    def: Arc<FilterDef>,
+    state: S,
+}
+
+/// The filter's state for this request, made on its first call; `None` if the filter is
+/// not for this request (it has then removed itself).
+///
+/// # Safety
+/// `f` must be a live filter of a request, on its thread.
+unsafe fn state<'a, S>(f: *mut ap_filter_t, kind: FilterKind, new: impl FnOnce(*mut request_rec) -> S) -> Option<&'a mut Filtering<S>> {
+    // SAFETY: a live filter (caller); its ctx is NULL or the Box made below.
+    unsafe {
+        if !(*f).ctx.is_null() {
+            return Some(&mut *((*f).ctx as *mut Filtering<S>));
+        }
+        let r = (*f).r;
+        let name = c_str((*(*f).frec).name);
+        let def = host::registry::filter(kind, &name);
+        // A subrequest's body goes on through its main request's filters, which filter it.
+        let def = match def {
+            Some(def) if (*r).main.is_null() => def,
+            found => {
+                if found.is_none() {
+                    log_request(r, LogLevel::Error, &format!("filter {name}: not defined in this configuration; passing the body unchanged"));
+                }
+                return None;
+            }
+        };
+        let filtering = Box::into_raw(Box::new(Filtering { def, state: new(r) }));
+        unsafe extern "C" fn free<S>(data: *mut c_void) -> apr_status_t {
+            guard(|_| (), || {
+                // SAFETY: the Box made above; the request's pool runs this once, after its filters.
+                drop(unsafe { Box::from_raw(data as *mut Filtering<S>) })
+            });
+            APR_SUCCESS as apr_status_t
+        }
+        apr_pool_cleanup_register((*r).pool, filtering as *mut c_void, Some(free::<S>), Some(apr_pool_cleanup_null));
+        (*f).ctx = filtering as *mut c_void;
+        Some(&mut *filtering)
+    }
+}
+
+/// Calls the guest's filter with one piece of the body.
+///
+/// # Safety
+/// `r` must be the live request of the filter, on its thread.
+unsafe fn call_guest(r: *mut request_rec, def: &FilterDef, data: Vec<u8>, at: ChunkEnd) -> FilterOutcome {
+    // SAFETY: a live request's per_dir_config vector, made from our create/merge.
+    let cfg = match unsafe { dir_config(module_config((*r).per_dir_config)) } {
+        Ok(cfg) => cfg,
+        Err(reason) => {
+            // SAFETY: `r` is live.
+            unsafe { log_request(r, LogLevel::Error, reason) };
+            return FilterOutcome::Failed(500);
+        }
+    };
+    // SAFETY: `r` is live; the instances live as long as its original request's pool.
+    let instances = unsafe { request_instances(r) };
+    let req = Box::new(HookRequest::new(r));
+    instances.filter(&def.module, def.kind, cfg.limits(), cfg.extension_scope(), req, data, at)
+}
+
+/// A filter entry inside the panic boundary: a panic is logged and the body fails.
+fn behind_boundary(f: *mut ap_filter_t, body: impl FnOnce() -> apr_status_t) -> apr_status_t {
+    guard(
+        |msg| {
+            // SAFETY: only called from filters, which httpd calls with a live filter of a request.
+            unsafe { log_request((*f).r, LogLevel::Error, &msg) };
+            APR_EGENERAL as apr_status_t
+        },
+        body,
+    )
+}
+
+// -- output --------------------------------------------------------------------------------
+
+/// An output filter's state for one response.
+struct Output {
+    /// What goes on to the next filter.
+    out: *mut apr_bucket_brigade,
+    /// Emitted bytes waiting in `out`.
+    waiting: usize,
+    /// Something has been passed on: the headers are gone, an error status is no longer possible.
+    started: bool,
+    /// The guest has changed the body: Content-Length and ETag were removed.
+    changed: bool,
+    /// EOS went on, or the response was cut: nothing more passes.
+    finished: bool,
+}
+
+unsafe extern "C" fn output_filter(f: *mut ap_filter_t, bb: *mut apr_bucket_brigade) -> apr_status_t {
+    // SAFETY: httpd calls an output filter with a live filter of a request and its brigade.
+    behind_boundary(f, || unsafe { filter_output(f, bb) })
+}
+
+/// # Safety
+/// `f` must be a live output filter of a request and `bb` the brigade passed to it.
+unsafe fn filter_output(f: *mut ap_filter_t, bb: *mut apr_bucket_brigade) -> apr_status_t {
+    // SAFETY: a live filter and brigade of a live request, on its thread (caller).
+    unsafe {
+        let r = (*f).r;
+        // Responses that carry no body are not given one.
+        let no_body = (*r).header_only != 0 || matches!((*r).status as u32, HTTP_NO_CONTENT | HTTP_NOT_MODIFIED);
+        let filtering = if no_body && (*f).ctx.is_null() {
+            None
+        } else {
+            state(f, FilterKind::Output, |r| Output {
+                out: apr_brigade_create((*r).pool, (*(*r).connection).bucket_alloc),
+                waiting: 0,
+                started: false,
+                changed: false,
+                finished: false,
+            })
+        };
+        let Some(Filtering { def, state: st }) = filtering else {
+            ap_remove_output_filter(f);
+            return ap_pass_brigade((*f).next, bb);
+        };
+        let def = &**def;
+        if st.finished {
+            apr_brigade_cleanup(bb as *mut c_void);
+            return APR_SUCCESS as apr_status_t;
+        }
+        while let Some(e) = brigade_first(bb) {
+            if bucket_is_metadata(e) {
+                let at = if bucket_is(e, &apr_bucket_type_eos) {
+                    Some(ChunkEnd::End)
+                } else if bucket_is(e, &apr_bucket_type_flush) {
+                    Some(ChunkEnd::Flush)
+                } else {
+                    None
+                };
+                if let Some(at) = at {
+                    if let Err(rv) = st.answer(f, def, Vec::new(), at, bb) {
+                        return rv;
+                    }
+                }
+                bucket_move(e, st.out);
+                if at == Some(ChunkEnd::End) {
+                    // Nothing passes after EOS.
+                    apr_brigade_cleanup(bb as *mut c_void);
+                    st.finished = true;
+                }
+                if at.is_some() {
+                    let rv = st.pass(f);
+                    if rv != APR_SUCCESS as apr_status_t || st.finished {
+                        return rv;
+                    }
+                }
+                continue;
+            }
+            let mut read = bucket_read(e, APR_NONBLOCK_READ);
+            if read == Err(APR_EAGAIN as apr_status_t) {
+                // The producer (a pipe, a socket) has nothing yet: send what is ready first.
+                if st.waiting > 0 {
+                    brigade_insert_tail(st.out, apr_bucket_flush_create((*(*f).c).bucket_alloc));
+                    let rv = st.pass(f);
+                    if rv != APR_SUCCESS as apr_status_t {
+                        return rv;
+                    }
+                }
+                read = bucket_read(e, APR_BLOCK_READ);
+            }
+            let data = match read {
+                Ok(data) => data,
+                Err(rv) => {
+                    log_request(r, LogLevel::Error, &format!("{}: reading the response body: error {rv}", def.name));
+                    return rv;
+                }
+            };
+            let data = if data.len() > PIECE {
+                bucket_split(e, PIECE);
+                &data[..PIECE]
+            } else {
+                data
+            };
+            if data.is_empty() {
+                bucket_delete(e);
+                continue;
+            }
+            if let Err(rv) = st.answer(f, def, data.to_vec(), ChunkEnd::More, bb) {
+                return rv;
+            }
+        }
+        if brigade_first(st.out).is_some() {
+            return st.pass(f);
+        }
+        APR_SUCCESS as apr_status_t
+    }
+}
+
+impl Output {
+    /// Passes `out` on.
+    ///
+    /// # Safety
+    /// `f` must be the live filter this state belongs to.
+    unsafe fn pass(&mut self, f: *mut ap_filter_t) -> apr_status_t {
+        // SAFETY: `out` is a brigade of the filter's request; the next filter is live.
+        unsafe {
+            let rv = ap_pass_brigade((*f).next, self.out);
+            apr_brigade_cleanup(self.out as *mut c_void);
+            self.waiting = 0;
+            self.started = true;
+            rv
+        }
+    }
+
+    /// Calls the guest with a piece and does what it answers. For a data piece the piece is
+    /// the first bucket of `bb`: it is deleted (its bytes were replaced), or on `pass` left in
+    /// place and sent on with the rest, the filter removed. `Err` is the filter's return value.
+    ///
+    /// # Safety
+    /// `f` must be the live filter this state belongs to and `bb` the brigade passed to it.
+    unsafe fn answer(&mut self, f: *mut ap_filter_t, def: &FilterDef, data: Vec<u8>, at: ChunkEnd, bb: *mut apr_bucket_brigade) -> Result<(), apr_status_t> {
+        // SAFETY: a live filter of a live request (caller).
+        unsafe {
+            let r = (*f).r;
+            let outcome = call_guest(r, def, data, at);
+            if !self.changed && !self.started && !matches!(outcome, FilterOutcome::Pass) {
+                // The body changes (or the response is replaced): its length and validator no longer hold.
+                apr_table_unset((*r).headers_out, c"Content-Length".as_ptr());
+                apr_table_unset((*r).headers_out, c"ETag".as_ptr());
+                self.changed = true;
+            }
+            match outcome {
+                FilterOutcome::Emit(bytes) => {
+                    if at == ChunkEnd::More {
+                        if let Some(e) = brigade_first(bb) {
+                            bucket_delete(e);
+                        }
+                    }
+                    if !bytes.is_empty() {
+                        // No flush function: APR copies the bytes into heap buckets.
+                        apr_brigade_write(self.out, None, ptr::null_mut(), bytes.as_ptr() as *const c_char, bytes.len() as apr_size_t);
+                        self.waiting += bytes.len();
+                        if self.waiting >= PASS_AT {
+                            let rv = self.pass(f);
+                            if rv != APR_SUCCESS as apr_status_t {
+                                return Err(rv);
+                            }
+                        }
+                    }
+                    Ok(())
+                }
+                FilterOutcome::Pass => {
+                    // The rest of the body goes on unchanged, without this filter.
+                    ap_remove_output_filter(f);
+                    brigade_concat(self.out, bb);
+                    self.finished = true;
+                    Err(self.pass(f))
+                }
+                FilterOutcome::Status(status) if self.started => {
+                    log_request(r, LogLevel::Error, &format!(
+                        "{}: {}: returned http-status({status}) after the response had begun; the response is cut",
+                        def.module.slot.name(), def.kind.name()
+                    ));
+                    Err(self.cut(f, bb))
+                }
+                FilterOutcome::Failed(_) if self.started => Err(self.cut(f, bb)),
+                FilterOutcome::Status(status) | FilterOutcome::Failed(status) => Err(self.replace_with(f, bb, status)),
+            }
+        }
+    }
+
+    /// Nothing has left yet: httpd answers `status` instead (its error response,
+    /// `ErrorDocument` included), without this filter.
+    ///
+    /// # Safety
+    /// As for [`Output::answer`].
+    unsafe fn replace_with(&mut self, f: *mut ap_filter_t, bb: *mut apr_bucket_brigade, status: u16) -> apr_status_t {
+        // SAFETY: a live filter of a live request (caller).
+        unsafe {
+            let (r, alloc) = ((*f).r, (*(*f).c).bucket_alloc);
+            apr_brigade_cleanup(bb as *mut c_void);
+            apr_brigade_cleanup(self.out as *mut c_void);
+            ap_remove_output_filter(f);
+            brigade_insert_tail(self.out, ap_bucket_error_create(status as c_int, ptr::null(), (*r).pool, alloc));
+            brigade_insert_tail(self.out, apr_bucket_eos_create(alloc));
+            self.finished = true;
+            self.pass(f);
+            // The response is taken care of (httpd's word for it).
+            AP_FILTER_ERROR
+        }
+    }
+
+    /// The headers and part of the body are gone: end the response so that the client sees
+    /// it is incomplete (an error bucket with 502 makes httpd withhold the final chunk and
+    /// close the connection).
+    ///
+    /// # Safety
+    /// As for [`Output::answer`].
+    unsafe fn cut(&mut self, f: *mut ap_filter_t, bb: *mut apr_bucket_brigade) -> apr_status_t {
+        // SAFETY: a live filter of a live request (caller).
+        unsafe {
+            let (r, alloc) = ((*f).r, (*(*f).c).bucket_alloc);
+            apr_brigade_cleanup(bb as *mut c_void);
+            brigade_insert_tail(self.out, ap_bucket_error_create(HTTP_BAD_GATEWAY as c_int, ptr::null(), (*r).pool, alloc));
+            brigade_insert_tail(self.out, apr_bucket_eos_create(alloc));
+            self.finished = true;
+            self.pass(f);
+            AP_FILTER_ERROR
+        }
+    }
+}
+
+// -- input ---------------------------------------------------------------------------------
+
+/// An input filter's state for one request body.
+struct Input {
+    /// What the filter below gave.
+    below: *mut apr_bucket_brigade,
+    /// What the guest emitted and the reader has not taken yet (from `taken` on).
+    pending: Vec<u8>,
+    taken: usize,
+    /// The body's end came from below (and went to the guest).
+    ended: bool,
+    /// The guest answered `pass`: reads go straight through once `pending` is empty.
+    passing: bool,
+    /// The request was refused: every read fails.
+    refused: bool,
+}
+
+unsafe extern "C" fn input_filter(
+    f: *mut ap_filter_t,
+    bb: *mut apr_bucket_brigade,
+    mode: ap_input_mode_t,
+    block: apr_read_type_e,
+    readbytes: apr_off_t,
+) -> apr_status_t {
+    // SAFETY: httpd calls an input filter with a live filter of a request and the reader's brigade.
+    behind_boundary(f, || unsafe { filter_input(f, bb, mode, block, readbytes) })
+}
+
+/// # Safety
+/// As [`input_filter`]'s arguments.
+unsafe fn filter_input(
+    f: *mut ap_filter_t,
+    bb: *mut apr_bucket_brigade,
+    mode: ap_input_mode_t,
+    block: apr_read_type_e,
+    readbytes: apr_off_t,
+) -> apr_status_t {
+    // SAFETY: a live filter of a live request and the reader's brigade (caller).
+    unsafe {
+        // Only body reads are filtered (a speculative read or a line read is not the body's consumer).
+        if mode != AP_MODE_READBYTES {
+            return ap_get_brigade((*f).next, bb, mode, block, readbytes);
+        }
+        let filtering = state(f, FilterKind::Input, |r| Input {
+            below: apr_brigade_create((*r).pool, (*(*r).connection).bucket_alloc),
+            pending: Vec::new(),
+            taken: 0,
+            ended: false,
+            passing: false,
+            refused: false,
+        });
+        let Some(Filtering { def, state: st }) = filtering else {
+            ap_remove_input_filter(f);
+            return ap_get_brigade((*f).next, bb, mode, block, readbytes);
+        };
+        let def = &**def;
+        if st.refused {
+            return AP_FILTER_ERROR;
+        }
+        let r = (*f).r;
+        let alloc = (*(*f).c).bucket_alloc;
+        while st.taken == st.pending.len() && !st.ended {
+            if st.passing {
+                ap_remove_input_filter(f);
+                return ap_get_brigade((*f).next, bb, mode, block, readbytes);
+            }
+            let rv = ap_get_brigade((*f).next, st.below, AP_MODE_READBYTES, block, PIECE as apr_off_t);
+            if rv != APR_SUCCESS as apr_status_t {
+                apr_brigade_cleanup(st.below as *mut c_void);
+                return rv;
+            }
+            let mut data = Vec::new();
+            let mut end = false;
+            while let Some(e) = brigade_first(st.below) {
+                if bucket_is(e, &apr_bucket_type_eos) {
+                    end = true;
+                } else if !bucket_is_metadata(e) {
+                    match bucket_read(e, APR_BLOCK_READ) {
+                        Ok(bytes) => data.extend_from_slice(bytes),
+                        Err(rv) => {
+                            apr_brigade_cleanup(st.below as *mut c_void);
+                            return rv;
+                        }
+                    }
+                }
+                bucket_delete(e);
+            }
+            if data.is_empty() && !end {
+                if block == APR_NONBLOCK_READ {
+                    return APR_SUCCESS as apr_status_t; // Nothing yet.
+                }
+                continue;
+            }
+            let at = if end { ChunkEnd::End } else { ChunkEnd::More };
+            let original = data.clone();
+            match call_guest(r, def, data, at) {
+                FilterOutcome::Emit(bytes) => {
+                    st.pending.drain(..st.taken);
+                    st.taken = 0;
+                    st.pending.extend_from_slice(&bytes);
+                }
+                FilterOutcome::Pass => {
+                    st.pending.drain(..st.taken);
+                    st.taken = 0;
+                    st.pending.extend_from_slice(&original);
+                    st.passing = true;
+                }
+                FilterOutcome::Status(status) | FilterOutcome::Failed(status) => {
+                    st.refused = true;
+                    return refuse(r, alloc, status);
+                }
+            }
+            st.ended = end;
+        }
+        let n = (st.pending.len() - st.taken).min(readbytes.max(1) as usize);
+        if n > 0 {
+            let at = st.pending[st.taken..].as_ptr() as *const c_char;
+            // NULL free function: APR copies the bytes.
+            brigade_insert_tail(bb, apr_bucket_heap_create(at, n as apr_size_t, None, alloc));
+            st.taken += n;
+        }
+        if st.taken == st.pending.len() && st.ended {
+            brigade_insert_tail(bb, apr_bucket_eos_create(alloc));
+        }
+        APR_SUCCESS as apr_status_t
+    }
+}
+
+/// Answers `status` for a request whose body the guest refused, as httpd's own body filter
+/// does for `LimitRequestBody`: an error bucket through the output filters (httpd's error
+/// response, `ErrorDocument` included), and AP_FILTER_ERROR for the reader, which means the
+/// response is taken care of.
+///
+/// # Safety
+/// `r` must be the live request and `alloc` its connection's bucket allocator.
+unsafe fn refuse(r: *mut request_rec, alloc: *mut apr_bucket_alloc_t, status: u16) -> apr_status_t {
+    // SAFETY: caller's contract.
+    unsafe {
+        let bb = apr_brigade_create((*r).pool, alloc);
+        brigade_insert_tail(bb, ap_bucket_error_create(status as c_int, ptr::null(), (*r).pool, alloc));
+        brigade_insert_tail(bb, apr_bucket_eos_create(alloc));
+        // What is left of the body may be read as the next request's headers: close.
+        (*(*r).connection).keepalive = AP_CONN_CLOSE;
+        ap_pass_brigade((*r).output_filters, bb);
+        apr_brigade_cleanup(bb as *mut c_void);
+        AP_FILTER_ERROR
+    }
+}
+
+/// The directive handler shared by `WasmOutputFilter` and `WasmInputFilter`:
+/// `NAME /path/module.wasm [config string]`.
+///
+/// # Safety
+/// As a directive handler's arguments; `config` may be NULL.
+pub unsafe fn define(
+    kind: FilterKind,
+    cmd: *mut cmd_parms,
+    name: *const c_char,
+    path: *const c_char,
+    config: *const c_char,
+) -> Result<(), String> {
+    // SAFETY: httpd's cmd_parms and NUL-terminated arguments (caller).
+    unsafe {
+        let name = c_str(name);
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b)) {
+            return Err(format!("`{name}` is not a filter name (letters, digits, _ - .)"));
+        }
+        let path = crate::directives::server_path(cmd, &c_str(path))?;
+        let slot = host::registry::register(&path, host::extension::check_filter_module(kind)).map_err(|e| e.to_string())?;
+        let config = (!config.is_null()).then(|| Arc::from(c_str(config)));
+        let module = host::extension::ExtensionRef { slot, config };
+        host::registry::define_filter(FilterDef { name: name.clone(), kind, module })?;
+        register(kind, &name, (*cmd).pool);
+        Ok(())
+    }
+}
