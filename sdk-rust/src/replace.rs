@@ -9,16 +9,18 @@ use crate::ChunkEnd;
 /// ```
 /// use mod_wasm_sdk::{ChunkEnd, Replace};
 ///
-/// let mut r = Replace::new("</HEAD>", "<script src=/rum.js></script></head>").ignore_ascii_case().once();
-/// let mut out = r.feed(b"<html><head><title>x</title></he", ChunkEnd::More);
-/// out.extend(r.feed(b"ad><body>", ChunkEnd::End));
-/// assert_eq!(out, b"<html><head><title>x</title><script src=/rum.js></script></head><body>");
+/// let mut r = Replace::insert_before("</head>", "<script src=/rum.js></script>").ignore_ascii_case().once();
+/// let mut out = r.feed(b"<html><head><title>x</title></HE", ChunkEnd::More);
+/// out.extend(r.feed(b"AD><body>", ChunkEnd::End));
+/// assert_eq!(out, b"<html><head><title>x</title><script src=/rum.js></script></HEAD><body>");
 /// ```
 #[derive(Clone, Debug)]
 pub struct Replace {
     /// Lower-cased when matching ignores ASCII case.
     pattern: Vec<u8>,
     replacement: Vec<u8>,
+    /// The matched bytes follow the replacement (insert_before).
+    keep_match: bool,
     ignore_case: bool,
     limit: Option<usize>,
     replaced: usize,
@@ -32,11 +34,18 @@ impl Replace {
         Replace {
             pattern: pattern.as_ref().to_vec(),
             replacement: replacement.as_ref().to_vec(),
+            keep_match: false,
             ignore_case: false,
             limit: None,
             replaced: 0,
             tail: Vec::new(),
         }
+    }
+
+    /// Inserts `text` before every occurrence of `pattern`, which stays as it was (with
+    /// [`Replace::ignore_ascii_case`], in its own case).
+    pub fn insert_before(pattern: impl AsRef<[u8]>, text: impl AsRef<[u8]>) -> Self {
+        Replace { keep_match: true, ..Replace::new(pattern, text) }
     }
 
     /// Matches ASCII letters in either case.
@@ -98,6 +107,9 @@ impl Replace {
             }
             out.extend_from_slice(&input[i..start]);
             out.extend_from_slice(&self.replacement);
+            if self.keep_match {
+                out.extend_from_slice(&input[start..start + n]);
+            }
             self.replaced += 1;
             i = start + n;
         }
@@ -172,6 +184,12 @@ mod tests {
         assert!(!r.is_done());
         r.feed(b"a</head>", ChunkEnd::More);
         assert!(r.is_done() && r.replaced() == 1);
+    }
+
+    #[test]
+    fn inserts_before_keeping_the_match_as_it_was() {
+        let r = Replace::insert_before("</head>", "<s>").ignore_ascii_case();
+        assert_eq!(every_split(&r, b"a</HEAD>b</head>"), b"a<s></HEAD>b<s></head>");
     }
 
     #[test]
