@@ -1,0 +1,116 @@
+//! Output and input filters for the filter tests; the config string of the
+//! `WasmOutputFilter` / `WasmInputFilter` line picks behaviours (words, any order):
+//!
+//! - `upper`: ASCII-uppercases every piece;
+//! - `log-calls`: logs each call at info: `filter-probe <output|input> <bytes> <more|flush|end>`;
+//! - `hold`: emits nothing until a flush or the end, then everything held;
+//! - `count`: at the end appends `[calls=N bytes=M]` (pieces seen, bytes seen);
+//! - `tag`: at the end appends `[tag=T]`, T being what this request's fixups hook read from
+//!   the `X-Tag` request header (the same instance serves hooks and filters);
+//! - `headers`: on the first call sets `X-Filtered: yes` and the content type `text/x-probe`;
+//! - `pass`: answers pass (the body goes on untouched);
+//! - `status-N`: the first call answers http-status(N);
+//! - `trap-first` / `trap-second`: panics in the first / second call;
+//! - `spin-first`: loops forever in the first call (WasmTimeout stops it);
+//! - input only, `refuse-bad`: answers http-status(400) for a piece containing `bad`.
+//!
+//! Its fixups hook (as a `WasmApacheModule`) remembers `X-Tag` and, when the request has
+//! `X-Add-Filter: NAME`, adds that output filter to the request.
+use mod_wasm_sdk::{export, log_info, ChunkEnd, FilterResult, HookResult, Module, Request};
+
+#[derive(Default)]
+struct Probe {
+    tag: Option<String>,
+    calls: u32,
+    bytes: usize,
+    held: Vec<u8>,
+}
+
+fn has(r: &Request, word: &str) -> bool {
+    r.module_config().is_some_and(|c| c.split_whitespace().any(|w| w == word))
+}
+
+fn word_value(r: &Request, prefix: &str) -> Option<String> {
+    r.module_config()?.split_whitespace().find_map(|w| w.strip_prefix(prefix).map(str::to_owned))
+}
+
+fn at_name(at: ChunkEnd) -> &'static str {
+    match at {
+        ChunkEnd::More => "more",
+        ChunkEnd::Flush => "flush",
+        ChunkEnd::End => "end",
+    }
+}
+
+impl Probe {
+    fn filter(&mut self, r: &Request, direction: &str, mut data: Vec<u8>, at: ChunkEnd) -> FilterResult {
+        self.calls += 1;
+        self.bytes += data.len();
+        if has(r, "log-calls") {
+            log_info!(r, "filter-probe {direction} {} {}", data.len(), at_name(at));
+        }
+        if (self.calls == 1 && has(r, "trap-first")) || (self.calls == 2 && has(r, "trap-second")) {
+            panic!("filter-probe was asked to fail in call {}", self.calls);
+        }
+        if self.calls == 1 && has(r, "spin-first") {
+            #[allow(clippy::empty_loop)]
+            loop {}
+        }
+        if self.calls == 1 {
+            if let Some(status) = word_value(r, "status-").and_then(|s| s.parse().ok()) {
+                return FilterResult::HttpStatus(status);
+            }
+            if has(r, "headers") {
+                let _ = r.headers_out().set("X-Filtered", "yes");
+                let _ = r.set_content_type("text/x-probe");
+            }
+        }
+        if has(r, "pass") {
+            return FilterResult::Pass;
+        }
+        if has(r, "refuse-bad") && data.windows(3).any(|w| w == b"bad") {
+            return FilterResult::HttpStatus(400);
+        }
+        if has(r, "upper") {
+            data.make_ascii_uppercase();
+        }
+        if has(r, "hold") {
+            self.held.extend_from_slice(&data);
+            if at == ChunkEnd::More {
+                return FilterResult::Emit(Vec::new());
+            }
+            data = std::mem::take(&mut self.held);
+        }
+        if at == ChunkEnd::End {
+            if has(r, "count") {
+                data.extend_from_slice(format!("[calls={} bytes={}]", self.calls, self.bytes).as_bytes());
+            }
+            if has(r, "tag") {
+                data.extend_from_slice(format!("[tag={}]", self.tag.as_deref().unwrap_or("none")).as_bytes());
+            }
+        }
+        FilterResult::Emit(data)
+    }
+}
+
+impl Module for Probe {
+    fn fixups(&mut self, r: &Request) -> HookResult {
+        self.tag = r.headers_in().get("X-Tag");
+        if let Some(name) = r.headers_in().get("X-Add-Filter") {
+            if let Err(e) = r.add_output_filter(&name) {
+                let _ = r.headers_out().set("X-Add-Filter-Error", &format!("{e:?}"));
+            }
+        }
+        HookResult::Declined
+    }
+
+    fn output_filter(&mut self, r: &Request, data: Vec<u8>, at: ChunkEnd) -> FilterResult {
+        self.filter(r, "output", data, at)
+    }
+
+    fn input_filter(&mut self, r: &Request, data: Vec<u8>, at: ChunkEnd) -> FilterResult {
+        self.filter(r, "input", data, at)
+    }
+}
+
+export!(Probe => fixups, output_filter, input_filter);
