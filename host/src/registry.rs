@@ -96,20 +96,26 @@ fn filters() -> std::sync::MutexGuard<'static, Vec<Arc<FilterDef>>> {
     FILTERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Defines a filter; a name may be defined once per kind.
-pub fn define_filter(def: FilterDef) -> Result<Arc<FilterDef>, String> {
+/// Defines a filter; a name may be defined once per kind, and at most `max` filters of a
+/// kind. Returns its number among the filters of its kind (0, 1, …): mod_wasm gives each
+/// number its own httpd filter function, because a filter called through mod_filter
+/// (`AddOutputFilterByType`, `FilterProvider`) runs under mod_filter's name, not its own.
+pub fn define_filter(def: FilterDef, max: usize) -> Result<usize, String> {
     let mut filters = filters();
+    let same_kind = filters.iter().filter(|f| f.kind == def.kind).count();
     if filters.iter().any(|f| f.kind == def.kind && f.name.eq_ignore_ascii_case(&def.name)) {
         return Err(format!("{} is already defined by an earlier {} line", def.name, def.kind.directive()));
     }
-    let def = Arc::new(def);
-    filters.push(def.clone());
-    Ok(def)
+    if same_kind >= max {
+        return Err(format!("at most {max} {} lines are supported", def.kind.directive()));
+    }
+    filters.push(Arc::new(def));
+    Ok(same_kind)
 }
 
-/// The filter of `kind` called `name` (case-insensitive).
-pub fn filter(kind: FilterKind, name: &str) -> Option<Arc<FilterDef>> {
-    filters().iter().find(|f| f.kind == kind && f.name.eq_ignore_ascii_case(name)).cloned()
+/// Filter number `index` of `kind`, as [`define_filter`] numbered it.
+pub fn filter(kind: FilterKind, index: usize) -> Option<Arc<FilterDef>> {
+    filters().iter().filter(|f| f.kind == kind).nth(index).cloned()
 }
 
 /// Validates `path` and returns its slot; a file named by several sections is read once.

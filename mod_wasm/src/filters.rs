@@ -27,20 +27,41 @@ const PIECE: usize = 64 * 1024;
 /// Emitted bytes are passed on once this many wait (and at every FLUSH, EOS and call's end).
 const PASS_AT: usize = 64 * 1024;
 
-/// Makes `name` an httpd filter of `kind` (while the configuration is read).
+/// How many filters of each kind a configuration may define: each has its own function
+/// (`output_filter::<N>`), which is how a call knows its definition — a filter run through
+/// mod_filter (`AddOutputFilterByType`, `FilterProvider`) carries mod_filter's name, not its
+/// own, so the name cannot tell.
+const MAX_FILTERS: usize = 64;
+
+/// Instantiates `f::<N>` for every N below MAX_FILTERS.
+macro_rules! numbered {
+    ($f:ident: $($n:literal)*) => { [$($f::<$n>),*] };
+}
+
+type OutputFn = unsafe extern "C" fn(*mut ap_filter_t, *mut apr_bucket_brigade) -> apr_status_t;
+type InputFn = unsafe extern "C" fn(*mut ap_filter_t, *mut apr_bucket_brigade, ap_input_mode_t, apr_read_type_e, apr_off_t) -> apr_status_t;
+
+const OUTPUT_FILTERS: [OutputFn; MAX_FILTERS] = numbered!(output_filter: 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16
+    17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54
+    55 56 57 58 59 60 61 62 63);
+const INPUT_FILTERS: [InputFn; MAX_FILTERS] = numbered!(input_filter: 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16
+    17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54
+    55 56 57 58 59 60 61 62 63);
+
+/// Makes `name` the httpd filter of `kind` number `index` (while the configuration is read).
 ///
 /// # Safety
-/// `pool` must be the configuration pool.
-pub unsafe fn register(kind: FilterKind, name: &str, pool: *mut apr_pool_t) {
+/// `pool` must be the configuration pool; `index` below MAX_FILTERS.
+unsafe fn register(kind: FilterKind, index: usize, name: &str, pool: *mut apr_pool_t) {
     // SAFETY: httpd copies the name; the functions are 'static and behind the panic boundary.
     unsafe {
         let name = pool_str(pool, name);
         match kind {
             FilterKind::Output => {
-                ap_register_output_filter(name, Some(output_filter), None, AP_FTYPE_RESOURCE);
+                ap_register_output_filter(name, Some(OUTPUT_FILTERS[index]), None, AP_FTYPE_RESOURCE);
             }
             FilterKind::Input => {
-                ap_register_input_filter(name, Some(input_filter), None, AP_FTYPE_RESOURCE);
+                ap_register_input_filter(name, Some(INPUT_FILTERS[index]), None, AP_FTYPE_RESOURCE);
             }
         }
     }
@@ -57,20 +78,25 @@ struct Filtering<S> {
 ///
 /// # Safety
 /// `f` must be a live filter of a request, on its thread.
-unsafe fn state<'a, S>(f: *mut ap_filter_t, kind: FilterKind, new: impl FnOnce(*mut request_rec) -> S) -> Option<&'a mut Filtering<S>> {
+unsafe fn state<'a, S>(
+    f: *mut ap_filter_t,
+    kind: FilterKind,
+    index: usize,
+    new: impl FnOnce(*mut request_rec) -> S,
+) -> Option<&'a mut Filtering<S>> {
     // SAFETY: a live filter (caller); its ctx is NULL or the Box made below.
     unsafe {
         if !(*f).ctx.is_null() {
             return Some(&mut *((*f).ctx as *mut Filtering<S>));
         }
         let r = (*f).r;
-        let name = c_str((*(*f).frec).name);
-        let def = host::registry::filter(kind, &name);
+        let def = host::registry::filter(kind, index);
         // A subrequest's body goes on through its main request's filters, which filter it.
         let def = match def {
             Some(def) if (*r).main.is_null() => def,
             found => {
                 if found.is_none() {
+                    let name = c_str((*(*f).frec).name);
                     log_request(r, LogLevel::Error, &format!("filter {name}: not defined in this configuration; passing the body unchanged"));
                 }
                 return None;
@@ -94,7 +120,7 @@ unsafe fn state<'a, S>(f: *mut ap_filter_t, kind: FilterKind, new: impl FnOnce(*
 ///
 /// # Safety
 /// `r` must be the live request of the filter, on its thread.
-unsafe fn call_guest(r: *mut request_rec, def: &FilterDef, data: Vec<u8>, at: ChunkEnd) -> FilterOutcome {
+unsafe fn call_guest(r: *mut request_rec, def: &FilterDef, data: &[u8], at: ChunkEnd) -> FilterOutcome {
     // SAFETY: a live request's per_dir_config vector, made from our create/merge.
     let cfg = match unsafe { dir_config(module_config((*r).per_dir_config)) } {
         Ok(cfg) => cfg,
@@ -138,14 +164,15 @@ struct Output {
     finished: bool,
 }
 
-unsafe extern "C" fn output_filter(f: *mut ap_filter_t, bb: *mut apr_bucket_brigade) -> apr_status_t {
+/// The output filter defined by the configuration's `WasmOutputFilter` line number `N`.
+unsafe extern "C" fn output_filter<const N: usize>(f: *mut ap_filter_t, bb: *mut apr_bucket_brigade) -> apr_status_t {
     // SAFETY: httpd calls an output filter with a live filter of a request and its brigade.
-    behind_boundary(f, || unsafe { filter_output(f, bb) })
+    behind_boundary(f, || unsafe { filter_output(f, N, bb) })
 }
 
 /// # Safety
 /// `f` must be a live output filter of a request and `bb` the brigade passed to it.
-unsafe fn filter_output(f: *mut ap_filter_t, bb: *mut apr_bucket_brigade) -> apr_status_t {
+unsafe fn filter_output(f: *mut ap_filter_t, index: usize, bb: *mut apr_bucket_brigade) -> apr_status_t {
     // SAFETY: a live filter and brigade of a live request, on its thread (caller).
     unsafe {
         let r = (*f).r;
@@ -154,7 +181,7 @@ unsafe fn filter_output(f: *mut ap_filter_t, bb: *mut apr_bucket_brigade) -> apr
         let filtering = if no_body && (*f).ctx.is_null() {
             None
         } else {
-            state(f, FilterKind::Output, |r| Output {
+            state(f, FilterKind::Output, index, |r| Output {
                 out: apr_brigade_create((*r).pool, (*(*r).connection).bucket_alloc),
                 waiting: 0,
                 started: false,
@@ -181,7 +208,7 @@ unsafe fn filter_output(f: *mut ap_filter_t, bb: *mut apr_bucket_brigade) -> apr
                     None
                 };
                 if let Some(at) = at {
-                    if let Err(rv) = st.answer(f, def, Vec::new(), at, bb) {
+                    if let Err(rv) = st.answer(f, def, &[], at, bb) {
                         return rv;
                     }
                 }
@@ -228,7 +255,7 @@ unsafe fn filter_output(f: *mut ap_filter_t, bb: *mut apr_bucket_brigade) -> apr
                 bucket_delete(e);
                 continue;
             }
-            if let Err(rv) = st.answer(f, def, data.to_vec(), ChunkEnd::More, bb) {
+            if let Err(rv) = st.answer(f, def, data, ChunkEnd::More, bb) {
                 return rv;
             }
         }
@@ -261,7 +288,7 @@ impl Output {
     ///
     /// # Safety
     /// `f` must be the live filter this state belongs to and `bb` the brigade passed to it.
-    unsafe fn answer(&mut self, f: *mut ap_filter_t, def: &FilterDef, data: Vec<u8>, at: ChunkEnd, bb: *mut apr_bucket_brigade) -> Result<(), apr_status_t> {
+    unsafe fn answer(&mut self, f: *mut ap_filter_t, def: &FilterDef, data: &[u8], at: ChunkEnd, bb: *mut apr_bucket_brigade) -> Result<(), apr_status_t> {
         // SAFETY: a live filter of a live request (caller).
         unsafe {
             let r = (*f).r;
@@ -370,7 +397,8 @@ struct Input {
     refused: bool,
 }
 
-unsafe extern "C" fn input_filter(
+/// The input filter defined by the configuration's `WasmInputFilter` line number `N`.
+unsafe extern "C" fn input_filter<const N: usize>(
     f: *mut ap_filter_t,
     bb: *mut apr_bucket_brigade,
     mode: ap_input_mode_t,
@@ -378,13 +406,14 @@ unsafe extern "C" fn input_filter(
     readbytes: apr_off_t,
 ) -> apr_status_t {
     // SAFETY: httpd calls an input filter with a live filter of a request and the reader's brigade.
-    behind_boundary(f, || unsafe { filter_input(f, bb, mode, block, readbytes) })
+    behind_boundary(f, || unsafe { filter_input(f, N, bb, mode, block, readbytes) })
 }
 
 /// # Safety
 /// As [`input_filter`]'s arguments.
 unsafe fn filter_input(
     f: *mut ap_filter_t,
+    index: usize,
     bb: *mut apr_bucket_brigade,
     mode: ap_input_mode_t,
     block: apr_read_type_e,
@@ -396,7 +425,7 @@ unsafe fn filter_input(
         if mode != AP_MODE_READBYTES {
             return ap_get_brigade((*f).next, bb, mode, block, readbytes);
         }
-        let filtering = state(f, FilterKind::Input, |r| Input {
+        let filtering = state(f, FilterKind::Input, index, |r| Input {
             below: apr_brigade_create((*r).pool, (*(*r).connection).bucket_alloc),
             pending: Vec::new(),
             taken: 0,
@@ -447,8 +476,7 @@ unsafe fn filter_input(
                 continue;
             }
             let at = if end { ChunkEnd::End } else { ChunkEnd::More };
-            let original = data.clone();
-            match call_guest(r, def, data, at) {
+            match call_guest(r, def, &data, at) {
                 FilterOutcome::Emit(bytes) => {
                     st.pending.drain(..st.taken);
                     st.taken = 0;
@@ -457,7 +485,7 @@ unsafe fn filter_input(
                 FilterOutcome::Pass => {
                     st.pending.drain(..st.taken);
                     st.taken = 0;
-                    st.pending.extend_from_slice(&original);
+                    st.pending.extend_from_slice(&data);
                     st.passing = true;
                 }
                 FilterOutcome::Status(status) | FilterOutcome::Failed(status) => {
@@ -524,8 +552,8 @@ pub unsafe fn define(
         let slot = host::registry::register(&path, host::extension::check_filter_module(kind)).map_err(|e| e.to_string())?;
         let config = (!config.is_null()).then(|| Arc::from(c_str(config)));
         let module = host::extension::ExtensionRef { slot, config };
-        host::registry::define_filter(FilterDef { name: name.clone(), kind, module })?;
-        register(kind, &name, (*cmd).pool);
+        let index = host::registry::define_filter(FilterDef { name: name.clone(), kind, module }, MAX_FILTERS)?;
+        register(kind, index, &name, (*cmd).pool);
         Ok(())
     }
 }

@@ -290,6 +290,10 @@ pub unsafe fn read_body(r: *mut request_rec, bb: *mut apr_bucket_brigade, buf: &
     let rv = ap_get_brigade((*r).input_filters, bb, AP_MODE_READBYTES, APR_BLOCK_READ, buf.len() as apr_off_t);
     if rv != APR_SUCCESS as apr_status_t {
         apr_brigade_cleanup(bb as *mut c_void);
+        if rv == AP_FILTER_ERROR {
+            let message = "an input filter refused the request body; httpd has answered".into();
+            return Err(BodyError { status: 400, message });
+        }
         let status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST as c_int);
         let status = if (100..600).contains(&status) { status as u16 } else { 400 };
         return Err(BodyError { status, message: status_text(rv) });
