@@ -18,7 +18,7 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, Criterion};
 use host::config::{DirConfig, ModuleRef};
 use host::engine::{start_child, ChildSettings, Loaded, P1State};
-use host::extension::{ExtensionRef, Phase, RequestInstances, Scope};
+use host::extension::{ChunkEnd, ExtensionRef, FilterKind, Phase, RequestInstances, Scope};
 use host::limits::{Limits, MemoryCap};
 use host::testing::{MemoryHttpdRequest, MemoryRequest};
 use wasmtime::Store;
@@ -94,6 +94,21 @@ fn benches(c: &mut Criterion) {
         let instances = RequestInstances::default();
         b.iter(|| instances.run(&four_sets, Phase::Fixups, limits, Scope::Request, Box::new(MemoryHttpdRequest::default())))
     });
+
+    // An output filter call (filter-probe copies the piece back): per call, and per 64 KiB
+    // piece, the largest the host hands a guest.
+    let filter_slot = section(&guest("wasm32-wasip2", "filter_probe.wasm")).module.unwrap().slot;
+    let copy = ExtensionRef { slot: filter_slot, config: None };
+    for (name, size) in [("filter/empty-piece", 0), ("filter/8KiB-piece", 8 << 10), ("filter/64KiB-piece", 64 << 10)] {
+        let piece = vec![b'x'; size];
+        c.bench_function(name, |b| {
+            let instances = RequestInstances::default();
+            b.iter(|| {
+                let req = Box::new(MemoryHttpdRequest::default());
+                instances.filter(&copy, FilterKind::Output, limits, Scope::Request, req, &piece, ChunkEnd::More)
+            })
+        });
+    }
 }
 
 criterion_group! {

@@ -19,8 +19,6 @@ pub struct MemoryState {
     pub finished: bool,
     pub aborted: bool,
     pub logs: Vec<(LogLevel, String)>,
-    /// Filters added by the guest, in order.
-    pub filters: Vec<(crate::extension::FilterKind, String)>,
 }
 
 /// A request held in memory, with a minimal RFC 3875 header parser; a test keeps a second
@@ -104,6 +102,8 @@ pub struct MemoryHttpdRequest {
     /// (table, name, value) in insertion order.
     pub entries: Vec<(Table, String, String)>,
     pub logs: Vec<(LogLevel, String)>,
+    /// Filters added by the guest, in order.
+    pub filters: Vec<(crate::extension::FilterKind, String)>,
 }
 
 impl HttpdRequest for MemoryHttpdRequest {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use host::config::DirConfig;
 use host::engine::{start_child, ChildSettings, Loaded};
-use host::extension::{ExtensionRef, HookOutcome, Phase, RequestInstances, Scope};
+use host::extension::{ChunkEnd, ExtensionRef, FilterKind, FilterOutcome, HookOutcome, Phase, RequestInstances, Scope};
 use host::limits::Limits;
 use host::{BodyError, Field, HttpdRequest, LogLevel, Table};
 
@@ -25,11 +25,12 @@ struct TestRequest {
     args: Option<String>,
     seen: Arc<Mutex<Seen>>,
     on_write: Option<Box<dyn FnMut() + Send>>,
+    headers_in: Vec<(String, String)>,
 }
 
 impl TestRequest {
     fn new(uri: &str, seen: &Arc<Mutex<Seen>>) -> Box<Self> {
-        Box::new(TestRequest { uri: uri.into(), args: None, seen: seen.clone(), on_write: None })
+        Box::new(TestRequest { uri: uri.into(), args: None, seen: seen.clone(), on_write: None, headers_in: Vec::new() })
     }
 }
 
@@ -57,8 +58,9 @@ impl HttpdRequest for TestRequest {
     fn is_initial_req(&self) -> bool {
         true
     }
-    fn table_get_all(&self, _: Table, _: &str) -> Vec<String> {
-        Vec::new()
+    fn table_get_all(&self, table: Table, name: &str) -> Vec<String> {
+        let headers = if table == Table::HeadersIn { &self.headers_in[..] } else { &[] };
+        headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone()).collect()
     }
     fn table_set(&mut self, table: Table, name: &str, value: &str) {
         if table == Table::HeadersOut {
@@ -85,22 +87,38 @@ impl HttpdRequest for TestRequest {
         self.seen.lock().unwrap().body.extend_from_slice(data);
         Ok(())
     }
+    fn add_filter(&mut self, _: FilterKind, _: &str) -> Result<(), String> {
+        Ok(())
+    }
     fn log(&mut self, level: LogLevel, message: &str) {
         self.seen.lock().unwrap().logs.push(format!("{level:?} {message}"));
     }
 }
 
+/// The test guests ext-probe and filter-probe, loaded once for the process.
+fn slots() -> [Arc<host::registry::ModuleSlot>; 2] {
+    static SLOTS: Mutex<Option<[Arc<host::registry::ModuleSlot>; 2]>> = Mutex::new(None);
+    let mut slots = SLOTS.lock().unwrap();
+    slots
+        .get_or_insert_with(|| {
+            let load = |name: &str| {
+                let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/guests/wasm32-wasip2").join(name);
+                assert!(path.exists(), "{} missing: run `make guests`", path.display());
+                host::registry::register(&path, host::extension::check_module).unwrap()
+            };
+            let loaded = [load("ext_probe.wasm"), load("filter_probe.wasm")];
+            start_child(&ChildSettings { concurrent_requests: 4, cache_dir: None }).unwrap();
+            loaded
+        })
+        .clone()
+}
+
+fn filter_probe(config: &str) -> ExtensionRef {
+    ExtensionRef { slot: slots()[1].clone(), config: Some(Arc::from(config)) }
+}
+
 fn probe(config: &str) -> ExtensionRef {
-    static SLOT: Mutex<Option<Arc<host::registry::ModuleSlot>>> = Mutex::new(None);
-    let mut slot = SLOT.lock().unwrap();
-    let slot = slot.get_or_insert_with(|| {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/guests/wasm32-wasip2/ext_probe.wasm");
-        assert!(path.exists(), "{} missing: run `make guests`", path.display());
-        let slot = host::registry::register(&path, host::extension::check_module).unwrap();
-        start_child(&ChildSettings { concurrent_requests: 4, cache_dir: None }).unwrap();
-        slot
-    });
-    let ext = ExtensionRef { slot: slot.clone(), config: Some(Arc::from(config)) };
+    let ext = ExtensionRef { slot: slots()[0].clone(), config: Some(Arc::from(config)) };
     // The section this module would stand in has it in its extensions.
     let mut section = DirConfig::default();
     section.add_extension(ext.clone());
@@ -222,5 +240,34 @@ fn answers_that_mean_nothing_in_a_phase_fail_with_500_and_a_line() {
     let logs = seen.lock().unwrap().logs.clone();
     assert_eq!(logs.len(), 1, "{logs:?}");
     assert!(logs[0].contains("ext_probe.wasm: access-checker: returned http-status(0)"), "{logs:?}");
+    instances.end(&mut |_, _| {});
+}
+
+#[test]
+fn a_filter_runs_on_the_instance_of_the_requests_hooks() {
+    let (hooks, filter) = (filter_probe(""), filter_probe("tag count"));
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let instances = RequestInstances::default();
+    let mut req = TestRequest::new("/page", &seen);
+    req.headers_in.push(("X-Tag".into(), "abc".into()));
+    assert_eq!(instances.run(&hooks, Phase::Fixups, limits(), Scope::Request, req), HookOutcome::Declined);
+    let call = |data: &[u8], at| {
+        instances.filter(&filter, FilterKind::Output, limits(), Scope::Request, TestRequest::new("/page", &seen), data, at)
+    };
+    assert_eq!(call(b"hello", ChunkEnd::More), FilterOutcome::Emit(b"hello".to_vec()));
+    // The state of the fixups call and of the first piece is there at the end.
+    assert_eq!(call(b"", ChunkEnd::End), FilterOutcome::Emit(b"[calls=2 bytes=5][tag=abc]".to_vec()));
+    instances.end(&mut |_, _| {});
+}
+
+#[test]
+fn a_filter_answer_outside_the_rules_fails_with_a_line() {
+    let filter = filter_probe("status-200");
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let instances = RequestInstances::default();
+    let outcome = instances.filter(&filter, FilterKind::Output, limits(), Scope::Request, TestRequest::new("/x", &seen), b"x", ChunkEnd::More);
+    assert_eq!(outcome, FilterOutcome::Failed(500));
+    let logs = seen.lock().unwrap().logs.clone();
+    assert!(logs.len() == 1 && logs[0].contains("filter_probe.wasm: output-filter: returned http-status(200)"), "{logs:?}");
     instances.end(&mut |_, _| {});
 }

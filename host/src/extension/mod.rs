@@ -239,8 +239,10 @@ pub struct ExtensionRef {
 
 /// A phase's export, typed (looked up and checked once per instance).
 type HookFunc = TypedFunc<(Resource<RequestRef>,), (wit::HookResult,)>;
-/// A filter's export, typed.
+/// A filter's export, typed (checked once per instance).
 type FilterFunc = TypedFunc<(Resource<RequestRef>, Vec<u8>, wit::ChunkEnd), (wit::FilterResult,)>;
+/// The same, called with the piece borrowed.
+type BorrowedFilterFunc<'a> = TypedFunc<(Resource<RequestRef>, &'a [u8], wit::ChunkEnd), (wit::FilterResult,)>;
 
 /// An instance of an extension module.
 struct Live {
@@ -358,7 +360,7 @@ impl RequestInstances {
         limits: Limits,
         scope: Scope,
         req: Box<dyn HttpdRequest>,
-        data: Vec<u8>,
+        data: &[u8],
         at: ChunkEnd,
     ) -> FilterOutcome {
         let serial = self.serial;
@@ -503,7 +505,7 @@ impl Live {
         serial: u64,
         limits: Limits,
         req: Box<dyn HttpdRequest>,
-        data: Vec<u8>,
+        data: &[u8],
         at: ChunkEnd,
     ) -> FilterOutcome {
         let stage = Stage::Filter(kind);
@@ -513,10 +515,13 @@ impl Live {
             ChunkEnd::End => wit::ChunkEnd::End,
         };
         let invoke = async |live: &mut Live, r: Resource<RequestRef>| {
-            let func = match live.filters[kind as usize] {
+            let checked = match live.filters[kind as usize] {
                 Some(func) => func,
                 None => *live.filters[kind as usize].insert(live.instance.get_typed_func(&mut live.store, index)?),
             };
+            // SAFETY: the function's type was checked as FilterFunc, whose `Vec<u8>` and this
+            // `&[u8]` are both the WIT's list<u8>: passing the piece borrowed saves a copy.
+            let func = unsafe { BorrowedFilterFunc::new_unchecked(*checked.func()) };
             let (result,) = func.call_async(&mut live.store, (r, data, at)).await?;
             Ok(match result {
                 wit::FilterResult::Emit(bytes) => FilterOutcome::Emit(bytes),
