@@ -3,6 +3,9 @@
 //!
 //! - `upper`: ASCII-uppercases every piece;
 //! - `log-calls`: logs each call at info: `filter-probe <output|input> <bytes> <more|flush|end>`;
+//! - `subst=FROM/TO`: replaces every FROM with TO, also across pieces (the SDK's `Replace`);
+//!   with no other word, the pieces go on unchanged (a copy through the guest: the benchmark's
+//!   pass-through filter);
 //! - `hold`: emits nothing until a flush or the end, then everything held;
 //! - `count`: at the end appends `[calls=N bytes=M]` (pieces seen, bytes seen);
 //! - `tag`: at the end appends `[tag=T]`, T being what this request's fixups hook read from
@@ -16,7 +19,7 @@
 //!
 //! Its fixups hook (as a `WasmApacheModule`) remembers `X-Tag` and, when the request has
 //! `X-Add-Filter: NAME`, adds that output filter to the request.
-use mod_wasm_sdk::{export, log_info, ChunkEnd, FilterResult, HookResult, Module, Request};
+use mod_wasm_sdk::{export, log_info, ChunkEnd, FilterResult, HookResult, Module, Replace, Request};
 
 #[derive(Default)]
 struct Probe {
@@ -24,6 +27,7 @@ struct Probe {
     calls: u32,
     bytes: usize,
     held: Vec<u8>,
+    subst: Option<Replace>,
 }
 
 fn has(r: &Request, word: &str) -> bool {
@@ -73,6 +77,14 @@ impl Probe {
         }
         if has(r, "upper") {
             data.make_ascii_uppercase();
+        }
+        if self.subst.is_none() {
+            if let Some((from, to)) = word_value(r, "subst=").as_deref().and_then(|w| w.split_once('/')) {
+                self.subst = Some(Replace::new(from, to));
+            }
+        }
+        if let Some(subst) = &mut self.subst {
+            data = subst.feed(&data, at);
         }
         if has(r, "hold") {
             self.held.extend_from_slice(&data);
