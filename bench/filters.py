@@ -46,6 +46,7 @@ end
 CASES = [
     ("no filter", "/plain"),
     ("Wasm copy filter", "/wasm-copy"),
+    ("Wasm copy filter (server scope)", "/wasm-copy-server"),
     ("Wasm substitution", "/wasm-subst"),
     ("mod_substitute", "/substitute"),
     ("mod_lua LuaOutputFilter", "/lua"),
@@ -53,6 +54,7 @@ CASES = [
 
 RATIOS = [
     ("Wasm copy / no filter", "Wasm copy filter", "no filter", 0.9),
+    ("Wasm copy (server scope) / no filter", "Wasm copy filter (server scope)", "no filter", 0.9),
     ("Wasm substitution / mod_substitute", "Wasm substitution", "mod_substitute", 1.0),
     ("Wasm substitution / mod_lua", "Wasm substitution", "mod_lua LuaOutputFilter", 3.0),
 ]
@@ -66,6 +68,10 @@ WasmOutputFilter WASMSUBST {probe} "subst=Lorem/LOREM"
 LuaOutputFilter LUASUBST {{root}}/subst.lua subst
 LuaScope thread
 <Location /wasm-copy>
+    SetOutputFilter WASMCOPY
+</Location>
+<Location /wasm-copy-server>
+    WasmApacheModuleScope server
     SetOutputFilter WASMCOPY
 </Location>
 <Location /wasm-subst>
@@ -119,7 +125,7 @@ def main():
         # The filters must really filter: check each case's output once.
         for size, name, prefix in keys:
             status, _, body = server.get(f"{prefix}/{size}.html")
-            substituted = name not in ("no filter", "Wasm copy filter")
+            substituted = "substitution" in name or name.startswith("mod_")
             assert status == 200 and (b"LOREM" in body) == substituted and len(body) == SIZES[size], (name, size)
         print(f"{os.cpu_count()} cores; wrk -t2 -c{args.connections} -d{args.seconds}s; {args.rounds} rounds, medians")
         for round_no in range(args.rounds):

@@ -24,8 +24,10 @@ use crate::request::log_request;
 
 /// The most bytes one guest call is given.
 const PIECE: usize = 64 * 1024;
-/// Emitted bytes are passed on once this many wait (and at every FLUSH, EOS and call's end).
-const PASS_AT: usize = 64 * 1024;
+/// Emitted bytes are passed on once this many wait (and at every FLUSH, EOS and brigade's
+/// end). Measured on a 1 MiB page: 64 KiB made one writev per piece and cost a quarter of
+/// the throughput; 512 KiB keeps a request's buffered output bounded all the same.
+const PASS_AT: usize = 512 * 1024;
 
 /// How many filters of each kind a configuration may define: each has its own function
 /// (`output_filter::<N>`), which is how a call knows its definition — a filter run through

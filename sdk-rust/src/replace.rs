@@ -18,6 +18,8 @@ use crate::ChunkEnd;
 pub struct Replace {
     /// Lower-cased when matching ignores ASCII case.
     pattern: Vec<u8>,
+    /// Searches for `pattern` (made once: it precomputes the search).
+    finder: memchr::memmem::Finder<'static>,
     replacement: Vec<u8>,
     /// The matched bytes follow the replacement (insert_before).
     keep_match: bool,
@@ -33,6 +35,7 @@ impl Replace {
     pub fn new(pattern: impl AsRef<[u8]>, replacement: impl AsRef<[u8]>) -> Self {
         Replace {
             pattern: pattern.as_ref().to_vec(),
+            finder: memchr::memmem::Finder::new(pattern.as_ref()).into_owned(),
             replacement: replacement.as_ref().to_vec(),
             keep_match: false,
             ignore_case: false,
@@ -117,28 +120,21 @@ impl Replace {
         out
     }
 
-    /// The offset of the first full match in `hay`, or of a prefix of the pattern that runs
-    /// to its end.
+    /// The offset of the first full match in `hay`, or else of a prefix of the pattern that
+    /// runs to its end.
     fn find(&self, hay: &[u8]) -> Option<usize> {
         let n = self.pattern.len();
-        let first = self.pattern[0];
-        let upper = first.to_ascii_uppercase();
-        let mut from = 0;
-        while from < hay.len() {
-            let rest = &hay[from..];
-            let at = if self.ignore_case && upper != first {
-                rest.iter().position(|&b| b == first || b == upper)?
-            } else {
-                rest.iter().position(|&b| b == first)?
-            };
-            let start = from + at;
-            let len = n.min(hay.len() - start);
-            if self.same(&hay[start..start + len], &self.pattern[..len]) {
-                return Some(start);
-            }
-            from = start + 1;
-        }
-        None
+        let full = if self.ignore_case {
+            let (lower, upper) = (self.pattern[0], self.pattern[0].to_ascii_uppercase());
+            memchr::memchr2_iter(lower, upper, hay).find(|&at| at + n <= hay.len() && self.same(&hay[at..at + n], &self.pattern))
+        } else {
+            self.finder.find(hay)
+        };
+        full.or_else(|| {
+            // Only the last n-1 bytes can start a pattern cut off by the end of the piece.
+            let from = hay.len().saturating_sub(n - 1);
+            (from..hay.len()).find(|&at| self.same(&hay[at..], &self.pattern[..hay.len() - at]))
+        })
     }
 
     fn same(&self, a: &[u8], b: &[u8]) -> bool {
