@@ -36,6 +36,7 @@ def output_filters():
         "S200": (probe(), "status-200"),
         "TRAP1": (probe(), "trap-first"),
         "TRAP2": (probe(), "trap-second log-calls"),
+        "TRAP10": (probe(), "trap-call=10 log-calls"),
         "SPIN": (probe(), "spin-first log-calls"),
         "HDRS": (probe(), "headers upper"),
         "PASS": (probe(), "pass log-calls"),
@@ -98,6 +99,7 @@ LuaScope thread
         at("/s200", "SetOutputFilter S200"),
         at("/trap1", "SetOutputFilter TRAP1"),
         at("/trap2", "SetOutputFilter TRAP2"),
+        at("/trap10", "SetOutputFilter TRAP10"),
         at("/spin", "SetOutputFilter SPIN", "WasmTimeout 1s"),
         at("/headers", "SetOutputFilter HDRS"),
         at("/pass", "SetOutputFilter PASS"),
@@ -197,6 +199,7 @@ def server(backend):
     # mod_deflate leaves very small bodies alone.
     write(apache, "deflate/lines.txt", "a line of text\n" * 1000)
     write(apache, "trap2/big.txt", big)
+    write(apache, "trap10/big.txt", big_text(1024 * 1024))
     write(apache, "logcalls/big.txt", big)
     write(apache, "modfilter/page.html", "<p>html stays</p>\n")
     write(apache, "cgi/hello.cgi", CGI_SCRIPT)
@@ -390,26 +393,38 @@ def test_trap_in_first_call_is_a_500_with_the_panic(server):
     assert "filter-probe was asked to fail in call 1" in lines[0]
 
 
+def test_trap_before_anything_went_on_is_a_500_even_in_a_later_call(server):
+    """The first piece's output waits (it is passed on at 512 KiB or at the end): a trap in
+    the second call still finds nothing sent, so the response becomes a 500."""
+    mark = server.log_mark()
+    status, _, body = server.get("/trap2/big.txt")
+    assert status == 500 and b"Internal Server Error" in body
+    assert server.wait_log("filter-probe was asked to fail in call 2", since=mark)
+    lines = own_lines(server, mark, "filter_probe.wasm")
+    assert len(lines) == 1 and f"{probe()}: output-filter: " in lines[0], lines
+    assert probe_calls(server, mark)[0] == (65536, "more")
+
+
 def test_trap_after_the_first_byte_cuts_the_response(server):
-    """The first 64 KiB piece has gone out: the client sees an incomplete response, the log
+    """Nine 64 KiB pieces (576 KiB, more than the 512 KiB that are passed on at once) have
+    gone out when the tenth call traps: the client sees an incomplete response, the log
     names the module, and the server goes on serving."""
     children = set(server.children())
     mark = server.log_mark()
     c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     try:
-        c.request("GET", "/trap2/big.txt")
+        c.request("GET", "/trap10/big.txt")
         r = c.getresponse()
         assert r.status == 200
         with pytest.raises(http.client.IncompleteRead) as cut:
             r.read()
-        assert 0 < len(cut.value.partial) < 200 * 1024
-        assert cut.value.partial == big_text(200 * 1024).encode()[:len(cut.value.partial)]
+        assert 512 * 1024 <= len(cut.value.partial) < 1024 * 1024
+        assert cut.value.partial == big_text(1024 * 1024).encode()[:len(cut.value.partial)]
     finally:
         c.close()
-    assert server.wait_log("filter-probe was asked to fail in call 2", since=mark)
+    assert server.wait_log("filter-probe was asked to fail in call 10", since=mark)
     lines = own_lines(server, mark, "filter_probe.wasm")
     assert len(lines) == 1 and f"{probe()}: output-filter: " in lines[0], lines
-    assert probe_calls(server, mark)[0] == (65536, "more")
     assert server.get("/upper/file.txt")[0] == 200
     assert set(server.children()) == children and "exit signal" not in server.error_log()
 

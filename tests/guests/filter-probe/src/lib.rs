@@ -13,7 +13,7 @@
 //! - `headers`: on the first call sets `X-Filtered: yes` and the content type `text/x-probe`;
 //! - `pass`: answers pass (the body goes on untouched);
 //! - `status-N`: the first call answers http-status(N);
-//! - `trap-first` / `trap-second`: panics in the first / second call;
+//! - `trap-first` / `trap-second` / `trap-call=N`: panics in the first / second / Nth call;
 //! - `spin-first`: loops forever in the first call (WasmTimeout stops it);
 //! - input only, `refuse-bad`: answers http-status(400) for a piece containing `bad`.
 //!
@@ -55,7 +55,8 @@ impl Probe {
         if has(r, "log-calls") {
             log_info!(r, "filter-probe {direction} {} {}", data.len(), at_name(at));
         }
-        if (self.calls == 1 && has(r, "trap-first")) || (self.calls == 2 && has(r, "trap-second")) {
+        let trap_call = word_value(r, "trap-call=").and_then(|n| n.parse().ok());
+        if (self.calls == 1 && has(r, "trap-first")) || (self.calls == 2 && has(r, "trap-second")) || trap_call == Some(self.calls) {
             panic!("filter-probe was asked to fail in call {}", self.calls);
         }
         if self.calls == 1 && has(r, "spin-first") {
