@@ -18,7 +18,7 @@ from harness import Apache, guest, vm_kib
 
 P2 = "wasm32-wasip2"
 SNIPPET = "<script src=/rum.js></script>"
-STREAM_MIB = 256
+STREAM_MIB = 1024
 
 
 def probe():
@@ -287,7 +287,7 @@ def test_redact_email_across_the_piece_boundary(server):
 
 
 def test_large_file_streams_in_bounded_memory(server):
-    """A 256 MiB (sparse, zero) file through `upper`, read 1 MiB at a time: every
+    """A 1 GiB (sparse, zero) file through `upper`, read 1 MiB at a time: every
     byte arrives and the serving child's resident memory grows by less than 64 MiB."""
     children = server.children()
     base = {pid: vm_kib(pid, "VmRSS") for pid in children}
