@@ -41,6 +41,7 @@ def output_filters():
         "HDRS": (probe(), "headers upper"),
         "PASS": (probe(), "pass log-calls"),
         "TAGGED": (probe(), "tag"),
+        "SUBSTCOUNT": (probe(), "subst=abc/X count"),
         "INJECT": (guest("html_inject", P2), SNIPPET),
         "REDACT": (guest("redact_email", P2), ""),
     }
@@ -117,6 +118,8 @@ LuaScope thread
         at("/modfilter", "FilterChain UPPERF"),
         echo_location("/echo-upper", "SetInputFilter UPPERIN"),
         echo_location("/echo-refuse", "SetInputFilter REFUSE"),
+        echo_location("/echo-refuse-upper", "SetInputFilter REFUSE", "SetOutputFilter UPPER"),
+        at("/own-body", "SetHandler filter-probe", f"WasmApacheModule {probe()}", "SetOutputFilter SUBSTCOUNT"),
         echo_location("/api", "SetInputFilter JSONCHECK"),
         at("/pin/", f"ProxyPass http://127.0.0.1:{backend_port}/echo/", "SetInputFilter SUBSTIN"),
     ]))
@@ -610,3 +613,26 @@ def test_filter_defined_twice():
 def test_bad_filter_name():
     line, out = refused(f"WasmInputFilter a/b {probe()}\n")
     assert line.startswith("WasmInputFilter a/b") and "is not a filter name" in out
+
+
+# -- found in review ---------------------------------------------------------------------------
+
+def test_refusal_page_passes_through_an_output_filter_of_the_same_request(server):
+    """An input filter refuses the body while a Wasm output filter is on the response (the
+    error bucket reaches that filter first): httpd's error page reaches the client whole."""
+    status, headers, body = server.request("POST", "/echo-refuse-upper", body=b"a bad body")
+    assert status == 400, (status, body)
+    assert b"Bad Request" in body and body.endswith(b"</html>\n"), body
+
+
+def test_a_handler_writing_its_own_body_through_its_own_filter_keeps_one_stream(server):
+    """The module's handler writes 6000 small pieces while it runs (httpd calls the filter
+    during the hook, on a second instance, as the first is busy) and the rest after it: every
+    piece of the body must reach the same instance, so no held-back tail is lost and the
+    count at the end covers the whole body."""
+    mark = server.log_mark()
+    status, _, body = server.get("/own-body/")
+    assert status == 200, (status, body, server.log_since(mark))
+    text = body.decode()
+    assert text.startswith("xxXxx" * 3000), text[:200]
+    assert re.fullmatch(r"\[calls=\d+ bytes=21000\]", text[len("xxXxx") * 3000:]), text[-100:]

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, Criterion};
 use host::config::{DirConfig, ModuleRef};
 use host::engine::{start_child, ChildSettings, Loaded, P1State};
-use host::extension::{ChunkEnd, ExtensionRef, FilterKind, Phase, RequestInstances, Scope};
+use host::extension::{ChunkEnd, ExtensionRef, FilterKind, FilterStream, Phase, RequestInstances, Scope};
 use host::limits::{Limits, MemoryCap};
 use host::testing::{MemoryHttpdRequest, MemoryRequest};
 use wasmtime::Store;
@@ -103,9 +103,10 @@ fn benches(c: &mut Criterion) {
         let piece = vec![b'x'; size];
         c.bench_function(name, |b| {
             let instances = RequestInstances::default();
+            let mut stream = FilterStream::default();
             b.iter(|| {
                 let req = Box::new(MemoryHttpdRequest::default());
-                instances.filter(&copy, FilterKind::Output, limits, Scope::Request, req, &piece, ChunkEnd::More)
+                instances.filter(&copy, FilterKind::Output, &mut stream, limits, Scope::Request, req, &piece, ChunkEnd::More)
             })
         });
     }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use host::config::DirConfig;
 use host::engine::{start_child, ChildSettings, Loaded};
-use host::extension::{ChunkEnd, ExtensionRef, FilterKind, FilterOutcome, HookOutcome, Phase, RequestInstances, Scope};
+use host::extension::{ChunkEnd, ExtensionRef, FilterKind, FilterOutcome, FilterStream, HookOutcome, Phase, RequestInstances, Scope};
 use host::limits::Limits;
 use host::{BodyError, Field, HttpdRequest, LogLevel, Table};
 
@@ -251,8 +251,10 @@ fn a_filter_runs_on_the_instance_of_the_requests_hooks() {
     let mut req = TestRequest::new("/page", &seen);
     req.headers_in.push(("X-Tag".into(), "abc".into()));
     assert_eq!(instances.run(&hooks, Phase::Fixups, limits(), Scope::Request, req), HookOutcome::Declined);
-    let call = |data: &[u8], at| {
-        instances.filter(&filter, FilterKind::Output, limits(), Scope::Request, TestRequest::new("/page", &seen), data, at)
+    let mut stream = FilterStream::default();
+    let mut call = |data: &[u8], at| {
+        let req = TestRequest::new("/page", &seen);
+        instances.filter(&filter, FilterKind::Output, &mut stream, limits(), Scope::Request, req, data, at)
     };
     assert_eq!(call(b"hello", ChunkEnd::More), FilterOutcome::Emit(b"hello".to_vec()));
     // The state of the fixups call and of the first piece is there at the end.
@@ -265,7 +267,8 @@ fn a_filter_answer_outside_the_rules_fails_with_a_line() {
     let filter = filter_probe("status-200");
     let seen = Arc::new(Mutex::new(Seen::default()));
     let instances = RequestInstances::default();
-    let outcome = instances.filter(&filter, FilterKind::Output, limits(), Scope::Request, TestRequest::new("/x", &seen), b"x", ChunkEnd::More);
+    let req = TestRequest::new("/x", &seen);
+    let outcome = instances.filter(&filter, FilterKind::Output, &mut FilterStream::default(), limits(), Scope::Request, req, b"x", ChunkEnd::More);
     assert_eq!(outcome, FilterOutcome::Failed(500));
     let logs = seen.lock().unwrap().logs.clone();
     assert!(logs.len() == 1 && logs[0].contains("filter_probe.wasm: output-filter: returned http-status(200)"), "{logs:?}");

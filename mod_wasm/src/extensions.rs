@@ -393,7 +393,7 @@ impl HttpdRequest for HookRequest {
 
     fn write_body(&mut self, data: &[u8]) -> io::Result<()> {
         // SAFETY: the request is live during its hook call.
-        if unsafe { (*self.r).eos_sent } != 0 {
+        if unsafe { crate::hooks::already_answered(self.r) }.is_some() {
             return Err(io::Error::new(io::ErrorKind::BrokenPipe, "httpd has already answered (a filter refused the request)"));
         }
         let Ok(len) = c_int::try_from(data.len()) else {

@@ -7,12 +7,13 @@
 //! is passed on, and no body is read whole (FILE and PIPE buckets are read in pieces of at
 //! most [`PIECE`] bytes).
 
+use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
 use std::os::raw::{c_char, c_int};
 use std::ptr;
 use std::sync::Arc;
 
-use host::extension::{ChunkEnd, FilterKind, FilterOutcome};
+use host::extension::{ChunkEnd, FilterKind, FilterOutcome, FilterStream};
 use host::registry::FilterDef;
 use host::LogLevel;
 
@@ -70,8 +71,12 @@ unsafe fn register(kind: FilterKind, index: usize, name: &str, pool: *mut apr_po
 }
 
 /// What a filter of one request keeps between calls (`f->ctx`), freed with the request.
+/// Shared, not `&mut`: httpd may enter the filter again while it passes a brigade on (an
+/// error response sent from below goes through the request's filters).
 struct Filtering<S> {
     def: Arc<FilterDef>,
+    /// The instance this body goes to.
+    stream: Cell<FilterStream>,
     state: S,
 }
 
@@ -85,11 +90,12 @@ unsafe fn state<'a, S>(
     kind: FilterKind,
     index: usize,
     new: impl FnOnce(*mut request_rec) -> S,
-) -> Option<&'a mut Filtering<S>> {
-    // SAFETY: a live filter (caller); its ctx is NULL or the Box made below.
+) -> Option<&'a Filtering<S>> {
+    // SAFETY: a live filter (caller); its ctx is NULL or the Box made below (mod_filter
+    // swaps its provider's ctx in around the call, so that holds under mod_filter too).
     unsafe {
         if !(*f).ctx.is_null() {
-            return Some(&mut *((*f).ctx as *mut Filtering<S>));
+            return Some(&*((*f).ctx as *const Filtering<S>));
         }
         let r = (*f).r;
         let def = host::registry::filter(kind, index);
@@ -104,7 +110,7 @@ unsafe fn state<'a, S>(
                 return None;
             }
         };
-        let filtering = Box::into_raw(Box::new(Filtering { def, state: new(r) }));
+        let filtering = Box::into_raw(Box::new(Filtering { def, stream: Cell::default(), state: new(r) }));
         unsafe extern "C" fn free<S>(data: *mut c_void) -> apr_status_t {
             guard(|_| (), || {
                 // SAFETY: the Box made above; the request's pool runs this once, after its filters.
@@ -114,7 +120,7 @@ unsafe fn state<'a, S>(
         }
         apr_pool_cleanup_register((*r).pool, filtering as *mut c_void, Some(free::<S>), Some(apr_pool_cleanup_null));
         (*f).ctx = filtering as *mut c_void;
-        Some(&mut *filtering)
+        Some(&*filtering)
     }
 }
 
@@ -122,7 +128,8 @@ unsafe fn state<'a, S>(
 ///
 /// # Safety
 /// `r` must be the live request of the filter, on its thread.
-unsafe fn call_guest(r: *mut request_rec, def: &FilterDef, data: &[u8], at: ChunkEnd) -> FilterOutcome {
+unsafe fn call_guest<S>(r: *mut request_rec, filtering: &Filtering<S>, data: &[u8], at: ChunkEnd) -> FilterOutcome {
+    let def = &filtering.def;
     // SAFETY: a live request's per_dir_config vector, made from our create/merge.
     let cfg = match unsafe { dir_config(module_config((*r).per_dir_config)) } {
         Ok(cfg) => cfg,
@@ -135,7 +142,10 @@ unsafe fn call_guest(r: *mut request_rec, def: &FilterDef, data: &[u8], at: Chun
     // SAFETY: `r` is live; the instances live as long as its original request's pool.
     let instances = unsafe { request_instances(r) };
     let req = Box::new(HookRequest::new(r));
-    instances.filter(&def.module, def.kind, cfg.limits(), cfg.extension_scope(), req, data, at)
+    let mut stream = filtering.stream.take();
+    let outcome = instances.filter(&def.module, def.kind, &mut stream, cfg.limits(), cfg.extension_scope(), req, data, at);
+    filtering.stream.set(stream);
+    outcome
 }
 
 /// A filter entry inside the panic boundary: a panic is logged and the body fails.
@@ -157,13 +167,16 @@ struct Output {
     /// What goes on to the next filter.
     out: *mut apr_bucket_brigade,
     /// Emitted bytes waiting in `out`.
-    waiting: usize,
+    waiting: Cell<usize>,
     /// Something has been passed on: the headers are gone, an error status is no longer possible.
-    started: bool,
+    started: Cell<bool>,
     /// The guest has changed the body: Content-Length and ETag were removed.
-    changed: bool,
+    changed: Cell<bool>,
     /// EOS went on, or the response was cut: nothing more passes.
-    finished: bool,
+    finished: Cell<bool>,
+    /// A brigade is being passed on: a call now comes from below (httpd sending its error
+    /// response for a status met there) and goes straight on.
+    passing: Cell<bool>,
 }
 
 /// The output filter defined by the configuration's `WasmOutputFilter` line number `N`.
@@ -185,22 +198,34 @@ unsafe fn filter_output(f: *mut ap_filter_t, index: usize, bb: *mut apr_bucket_b
         } else {
             state(f, FilterKind::Output, index, |r| Output {
                 out: apr_brigade_create((*r).pool, (*(*r).connection).bucket_alloc),
-                waiting: 0,
-                started: false,
-                changed: false,
-                finished: false,
+                waiting: Cell::new(0),
+                started: Cell::new(false),
+                changed: Cell::new(false),
+                finished: Cell::new(false),
+                passing: Cell::new(false),
             })
         };
-        let Some(Filtering { def, state: st }) = filtering else {
+        let Some(filtering) = filtering else {
             ap_remove_output_filter(f);
             return ap_pass_brigade((*f).next, bb);
         };
-        let def = &**def;
-        if st.finished {
+        let st = &filtering.state;
+        if st.passing.get() {
+            return ap_pass_brigade((*f).next, bb);
+        }
+        if st.finished.get() {
             apr_brigade_cleanup(bb as *mut c_void);
             return APR_SUCCESS as apr_status_t;
         }
         while let Some(e) = brigade_first(bb) {
+            if bucket_is_metadata(e) && bucket_is(e, &ap_bucket_type_error) {
+                // httpd (or a filter above) replaces or ends the response: it goes on as it
+                // is, without this filter.
+                ap_remove_output_filter(f);
+                brigade_concat(st.out, bb);
+                st.finished.set(true);
+                return st.pass(f);
+            }
             if bucket_is_metadata(e) {
                 let at = if bucket_is(e, &apr_bucket_type_eos) {
                     Some(ChunkEnd::End)
@@ -210,7 +235,7 @@ unsafe fn filter_output(f: *mut ap_filter_t, index: usize, bb: *mut apr_bucket_b
                     None
                 };
                 if let Some(at) = at {
-                    if let Err(rv) = st.answer(f, def, &[], at, bb) {
+                    if let Err(rv) = st.answer(f, filtering, &[], at, bb) {
                         return rv;
                     }
                 }
@@ -218,11 +243,11 @@ unsafe fn filter_output(f: *mut ap_filter_t, index: usize, bb: *mut apr_bucket_b
                 if at == Some(ChunkEnd::End) {
                     // Nothing passes after EOS.
                     apr_brigade_cleanup(bb as *mut c_void);
-                    st.finished = true;
+                    st.finished.set(true);
                 }
                 if at.is_some() {
                     let rv = st.pass(f);
-                    if rv != APR_SUCCESS as apr_status_t || st.finished {
+                    if rv != APR_SUCCESS as apr_status_t || st.finished.get() {
                         return rv;
                     }
                 }
@@ -231,7 +256,7 @@ unsafe fn filter_output(f: *mut ap_filter_t, index: usize, bb: *mut apr_bucket_b
             let mut read = bucket_read(e, APR_NONBLOCK_READ);
             if read == Err(APR_EAGAIN as apr_status_t) {
                 // The producer (a pipe, a socket) has nothing yet: send what is ready first.
-                if st.waiting > 0 {
+                if st.waiting.get() > 0 {
                     brigade_insert_tail(st.out, apr_bucket_flush_create((*(*f).c).bucket_alloc));
                     let rv = st.pass(f);
                     if rv != APR_SUCCESS as apr_status_t {
@@ -243,12 +268,12 @@ unsafe fn filter_output(f: *mut ap_filter_t, index: usize, bb: *mut apr_bucket_b
             let data = match read {
                 Ok(data) => data,
                 Err(rv) => {
-                    log_request(r, LogLevel::Error, &format!("{}: reading the response body: error {rv}", def.name));
+                    log_request(r, LogLevel::Error, &format!("{}: reading the response body: error {rv}", filtering.def.name));
                     return rv;
                 }
             };
-            let data = if data.len() > PIECE {
-                bucket_split(e, PIECE);
+            // A bucket type that cannot split gives its bytes whole.
+            let data = if data.len() > PIECE && bucket_split(e, PIECE) == APR_SUCCESS as apr_status_t {
                 &data[..PIECE]
             } else {
                 data
@@ -257,7 +282,7 @@ unsafe fn filter_output(f: *mut ap_filter_t, index: usize, bb: *mut apr_bucket_b
                 bucket_delete(e);
                 continue;
             }
-            if let Err(rv) = st.answer(f, def, data, ChunkEnd::More, bb) {
+            if let Err(rv) = st.answer(f, filtering, data, ChunkEnd::More, bb) {
                 return rv;
             }
         }
@@ -273,13 +298,15 @@ impl Output {
     ///
     /// # Safety
     /// `f` must be the live filter this state belongs to.
-    unsafe fn pass(&mut self, f: *mut ap_filter_t) -> apr_status_t {
+    unsafe fn pass(&self, f: *mut ap_filter_t) -> apr_status_t {
         // SAFETY: `out` is a brigade of the filter's request; the next filter is live.
         unsafe {
+            self.passing.set(true);
             let rv = ap_pass_brigade((*f).next, self.out);
+            self.passing.set(false);
             apr_brigade_cleanup(self.out as *mut c_void);
-            self.waiting = 0;
-            self.started = true;
+            self.waiting.set(0);
+            self.started.set(true);
             rv
         }
     }
@@ -290,16 +317,24 @@ impl Output {
     ///
     /// # Safety
     /// `f` must be the live filter this state belongs to and `bb` the brigade passed to it.
-    unsafe fn answer(&mut self, f: *mut ap_filter_t, def: &FilterDef, data: &[u8], at: ChunkEnd, bb: *mut apr_bucket_brigade) -> Result<(), apr_status_t> {
+    unsafe fn answer(
+        &self,
+        f: *mut ap_filter_t,
+        filtering: &Filtering<Output>,
+        data: &[u8],
+        at: ChunkEnd,
+        bb: *mut apr_bucket_brigade,
+    ) -> Result<(), apr_status_t> {
         // SAFETY: a live filter of a live request (caller).
         unsafe {
             let r = (*f).r;
-            let outcome = call_guest(r, def, data, at);
-            if !self.changed && !self.started && !matches!(outcome, FilterOutcome::Pass) {
+            let def = &filtering.def;
+            let outcome = call_guest(r, filtering, data, at);
+            if !self.changed.get() && !self.started.get() && !matches!(outcome, FilterOutcome::Pass) {
                 // The body changes (or the response is replaced): its length and validator no longer hold.
                 apr_table_unset((*r).headers_out, c"Content-Length".as_ptr());
                 apr_table_unset((*r).headers_out, c"ETag".as_ptr());
-                self.changed = true;
+                self.changed.set(true);
             }
             match outcome {
                 FilterOutcome::Emit(bytes) => {
@@ -311,8 +346,8 @@ impl Output {
                     if !bytes.is_empty() {
                         // No flush function: APR copies the bytes into heap buckets.
                         apr_brigade_write(self.out, None, ptr::null_mut(), bytes.as_ptr() as *const c_char, bytes.len() as apr_size_t);
-                        self.waiting += bytes.len();
-                        if self.waiting >= PASS_AT {
+                        self.waiting.set(self.waiting.get() + bytes.len());
+                        if self.waiting.get() >= PASS_AT {
                             let rv = self.pass(f);
                             if rv != APR_SUCCESS as apr_status_t {
                                 return Err(rv);
@@ -325,17 +360,17 @@ impl Output {
                     // The rest of the body goes on unchanged, without this filter.
                     ap_remove_output_filter(f);
                     brigade_concat(self.out, bb);
-                    self.finished = true;
+                    self.finished.set(true);
                     Err(self.pass(f))
                 }
-                FilterOutcome::Status(status) if self.started => {
+                FilterOutcome::Status(status) if self.started.get() => {
                     log_request(r, LogLevel::Error, &format!(
                         "{}: {}: returned http-status({status}) after the response had begun; the response is cut",
                         def.module.slot.name(), def.kind.name()
                     ));
                     Err(self.cut(f, bb))
                 }
-                FilterOutcome::Failed(_) if self.started => Err(self.cut(f, bb)),
+                FilterOutcome::Failed(_) if self.started.get() => Err(self.cut(f, bb)),
                 FilterOutcome::Status(status) | FilterOutcome::Failed(status) => Err(self.replace_with(f, bb, status)),
             }
         }
@@ -346,7 +381,7 @@ impl Output {
     ///
     /// # Safety
     /// As for [`Output::answer`].
-    unsafe fn replace_with(&mut self, f: *mut ap_filter_t, bb: *mut apr_bucket_brigade, status: u16) -> apr_status_t {
+    unsafe fn replace_with(&self, f: *mut ap_filter_t, bb: *mut apr_bucket_brigade, status: u16) -> apr_status_t {
         // SAFETY: a live filter of a live request (caller).
         unsafe {
             let (r, alloc) = ((*f).r, (*(*f).c).bucket_alloc);
@@ -355,7 +390,7 @@ impl Output {
             ap_remove_output_filter(f);
             brigade_insert_tail(self.out, ap_bucket_error_create(status as c_int, ptr::null(), (*r).pool, alloc));
             brigade_insert_tail(self.out, apr_bucket_eos_create(alloc));
-            self.finished = true;
+            self.finished.set(true);
             self.pass(f);
             // The response is taken care of (httpd's word for it).
             AP_FILTER_ERROR
@@ -368,14 +403,14 @@ impl Output {
     ///
     /// # Safety
     /// As for [`Output::answer`].
-    unsafe fn cut(&mut self, f: *mut ap_filter_t, bb: *mut apr_bucket_brigade) -> apr_status_t {
+    unsafe fn cut(&self, f: *mut ap_filter_t, bb: *mut apr_bucket_brigade) -> apr_status_t {
         // SAFETY: a live filter of a live request (caller).
         unsafe {
             let (r, alloc) = ((*f).r, (*(*f).c).bucket_alloc);
             apr_brigade_cleanup(bb as *mut c_void);
             brigade_insert_tail(self.out, ap_bucket_error_create(HTTP_BAD_GATEWAY as c_int, ptr::null(), (*r).pool, alloc));
             brigade_insert_tail(self.out, apr_bucket_eos_create(alloc));
-            self.finished = true;
+            self.finished.set(true);
             self.pass(f);
             AP_FILTER_ERROR
         }
@@ -388,6 +423,12 @@ impl Output {
 struct Input {
     /// What the filter below gave.
     below: *mut apr_bucket_brigade,
+    /// Borrowed for one read (a reader does not read the body from inside a read).
+    body: RefCell<InputBody>,
+}
+
+#[derive(Default)]
+struct InputBody {
     /// What the guest emitted and the reader has not taken yet (from `taken` on).
     pending: Vec<u8>,
     taken: usize,
@@ -395,6 +436,8 @@ struct Input {
     ended: bool,
     /// The guest answered `pass`: reads go straight through once `pending` is empty.
     passing: bool,
+    /// The guest changed the body: the request's Content-Length was removed.
+    changed: bool,
     /// The request was refused: every read fails.
     refused: bool,
 }
@@ -429,17 +472,14 @@ unsafe fn filter_input(
         }
         let filtering = state(f, FilterKind::Input, index, |r| Input {
             below: apr_brigade_create((*r).pool, (*(*r).connection).bucket_alloc),
-            pending: Vec::new(),
-            taken: 0,
-            ended: false,
-            passing: false,
-            refused: false,
+            body: RefCell::default(),
         });
-        let Some(Filtering { def, state: st }) = filtering else {
+        let Some(filtering) = filtering else {
             ap_remove_input_filter(f);
             return ap_get_brigade((*f).next, bb, mode, block, readbytes);
         };
-        let def = &**def;
+        let below = filtering.state.below;
+        let st = &mut *filtering.state.body.borrow_mut();
         if st.refused {
             return AP_FILTER_ERROR;
         }
@@ -450,21 +490,21 @@ unsafe fn filter_input(
                 ap_remove_input_filter(f);
                 return ap_get_brigade((*f).next, bb, mode, block, readbytes);
             }
-            let rv = ap_get_brigade((*f).next, st.below, AP_MODE_READBYTES, block, PIECE as apr_off_t);
+            let rv = ap_get_brigade((*f).next, below, AP_MODE_READBYTES, block, PIECE as apr_off_t);
             if rv != APR_SUCCESS as apr_status_t {
-                apr_brigade_cleanup(st.below as *mut c_void);
+                apr_brigade_cleanup(below as *mut c_void);
                 return rv;
             }
             let mut data = Vec::new();
             let mut end = false;
-            while let Some(e) = brigade_first(st.below) {
+            while let Some(e) = brigade_first(below) {
                 if bucket_is(e, &apr_bucket_type_eos) {
                     end = true;
                 } else if !bucket_is_metadata(e) {
                     match bucket_read(e, APR_BLOCK_READ) {
                         Ok(bytes) => data.extend_from_slice(bytes),
                         Err(rv) => {
-                            apr_brigade_cleanup(st.below as *mut c_void);
+                            apr_brigade_cleanup(below as *mut c_void);
                             return rv;
                         }
                     }
@@ -478,7 +518,14 @@ unsafe fn filter_input(
                 continue;
             }
             let at = if end { ChunkEnd::End } else { ChunkEnd::More };
-            match call_guest(r, def, &data, at) {
+            let outcome = call_guest(r, filtering, &data, at);
+            if !st.changed && !matches!(outcome, FilterOutcome::Pass) {
+                // The body's length changes: readers that trust the header would cut it
+                // short or wait for more (as mod_deflate's inflate filter does).
+                apr_table_unset((*r).headers_in, c"Content-Length".as_ptr());
+                st.changed = true;
+            }
+            match outcome {
                 FilterOutcome::Emit(bytes) => {
                     st.pending.drain(..st.taken);
                     st.taken = 0;
@@ -521,6 +568,12 @@ unsafe fn filter_input(
 unsafe fn refuse(r: *mut request_rec, alloc: *mut apr_bucket_alloc_t, status: u16) -> apr_status_t {
     // SAFETY: caller's contract.
     unsafe {
+        if crate::hooks::already_answered(r).is_some() {
+            return AP_FILTER_ERROR;
+        }
+        // Once the response has begun, only a 502 makes httpd cut it rather than end it as if
+        // it were complete.
+        let status = if (*r).sent_bodyct != 0 { HTTP_BAD_GATEWAY as u16 } else { status };
         let bb = apr_brigade_create((*r).pool, alloc);
         brigade_insert_tail(bb, ap_bucket_error_create(status as c_int, ptr::null(), (*r).pool, alloc));
         brigade_insert_tail(bb, apr_bucket_eos_create(alloc));

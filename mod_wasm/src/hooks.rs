@@ -250,6 +250,16 @@ unsafe fn cgi_environment(r: *mut request_rec, cfg: &DirConfig) -> Vec<(String, 
 /// # Safety
 /// `r` must be a live request, on its thread.
 pub(crate) unsafe fn already_answered(r: *mut request_rec) -> Option<c_int> {
-    // SAFETY: caller's contract.
-    (unsafe { (*r).eos_sent } != 0).then_some(AP_FILTER_ERROR)
+    // A subrequest reads its main request's body, so a refusal ends the main request.
+    let mut q = r;
+    while !q.is_null() {
+        // SAFETY: `r` and its main requests are live (caller).
+        unsafe {
+            if (*q).eos_sent != 0 {
+                return Some(AP_FILTER_ERROR);
+            }
+            q = (*q).main;
+        }
+    }
+    None
 }

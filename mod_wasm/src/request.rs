@@ -143,7 +143,7 @@ impl ApacheRequest {
     /// program writes from then on must not follow that response on the wire.
     fn answered(&self) -> bool {
         // SAFETY: the request is live while the handler runs.
-        unsafe { (*self.r).eos_sent != 0 }
+        unsafe { crate::hooks::already_answered(self.r).is_some() }
     }
 }
 

@@ -5,7 +5,7 @@
 use wasmtime::component::Resource;
 
 use super::bindings::apache::httpd::types as wit;
-use super::{ExtState, FilterKind, HookCall, RequestRef};
+use super::{ExtState, FilterKind, HookCall, Phase, RequestRef, Stage};
 use crate::request::{BodyError, Field, HttpdRequest, LogLevel, Table};
 
 impl ExtState {
@@ -57,6 +57,10 @@ impl ExtState {
 impl ExtState {
     fn add_filter(&mut self, handle: &R, kind: FilterKind, name: &str) -> wasmtime::Result<Result<(), wit::Error>> {
         let call = self.call(handle)?;
+        if matches!(call.stage, Stage::Filter(_) | Stage::Hook(Phase::LogTransaction)) {
+            let msg = format!("filters are added in the request's hooks before its body flows, not in {}", call.stage.name());
+            return Ok(Err(wit::Error::WrongPhase(msg)));
+        }
         if let Err(e) = checked(name) {
             return Ok(Err(e));
         }

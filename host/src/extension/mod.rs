@@ -318,6 +318,24 @@ pub struct RequestInstances {
     serial: u64,
 }
 
+/// Where a filter's body goes: the place of the instance its first piece went to.
+#[derive(Debug, Default)]
+pub struct FilterStream {
+    place: Option<usize>,
+}
+
+/// Marks a place busy until dropped.
+struct Busy<'a> {
+    modules: &'a RefCell<Vec<InUse>>,
+    place: usize,
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.modules.borrow_mut()[self.place].busy = false;
+    }
+}
+
 /// An instance of a module for this request.
 struct InUse {
     slot: Arc<ModuleSlot>,
@@ -344,7 +362,7 @@ impl RequestInstances {
     /// `req`, naming the module and the phase.
     pub fn run(&self, module: &ExtensionRef, phase: Phase, limits: Limits, scope: Scope, req: Box<dyn HttpdRequest>) -> HookOutcome {
         let serial = self.serial;
-        self.lend(module, Stage::Hook(phase), limits, scope, req, HookOutcome::Failed, |live, index, req| {
+        self.lend(module, Stage::Hook(phase), None, limits, scope, req, HookOutcome::Failed, |live, index, req| {
             live.hook(module, phase, index, serial, limits, req)
         })
         .unwrap_or(HookOutcome::Declined)
@@ -352,11 +370,15 @@ impl RequestInstances {
 
     /// Calls `module`'s filter of `kind` with a piece of the body, on the same instance as
     /// its hooks for this request. A module that does not export the filter passes.
+    /// `stream` is the caller's, one per body: every piece of a body goes to the instance
+    /// its first piece went to (an instance busy in a hook when the first piece came, as a
+    /// handler writing its own body, leaves the body to a second instance, for all its pieces).
     #[allow(clippy::too_many_arguments)]
     pub fn filter(
         &self,
         module: &ExtensionRef,
         kind: FilterKind,
+        stream: &mut FilterStream,
         limits: Limits,
         scope: Scope,
         req: Box<dyn HttpdRequest>,
@@ -364,7 +386,7 @@ impl RequestInstances {
         at: ChunkEnd,
     ) -> FilterOutcome {
         let serial = self.serial;
-        self.lend(module, Stage::Filter(kind), limits, scope, req, FilterOutcome::Failed, |live, index, req| {
+        self.lend(module, Stage::Filter(kind), Some(&mut stream.place), limits, scope, req, FilterOutcome::Failed, |live, index, req| {
             live.filter(module, kind, index, serial, limits, req, data, at)
         })
         .unwrap_or(FilterOutcome::Pass)
@@ -372,13 +394,15 @@ impl RequestInstances {
 
     /// Runs `call` on an idle instance of `module` for this request: the first one, made
     /// (or taken from the pool) on first use, or another one when this call is nested in a
-    /// call of the first (see the module documentation). `None` if the module does not
-    /// export `stage`; `failed(status)` (logged) if it has no instance.
+    /// call of the first (see the module documentation); for a filter's body, the one its
+    /// first piece went to (`pinned`). `None` if the module does not export `stage`;
+    /// `failed(status)` (logged) if it has no instance.
     #[allow(clippy::too_many_arguments)]
     fn lend<T>(
         &self,
         module: &ExtensionRef,
         stage: Stage,
+        pinned: Option<&mut Option<usize>>,
         limits: Limits,
         scope: Scope,
         mut req: Box<dyn HttpdRequest>,
@@ -402,7 +426,17 @@ impl RequestInstances {
         // never removed during the request, so `place` stays valid.
         let (place, kept) = {
             let mut modules = self.modules.borrow_mut();
-            match modules.iter().position(|m| !m.busy && Arc::ptr_eq(&m.slot, &module.slot)) {
+            let free = |m: &InUse| !m.busy && Arc::ptr_eq(&m.slot, &module.slot);
+            let place = match pinned.as_deref() {
+                Some(&Some(place)) if free(&modules[place]) => Some(place),
+                Some(&Some(_)) => {
+                    drop(modules);
+                    req.log(LogLevel::Error, &format!("{path}: {}: its instance is busy (the filter was entered from its own call)", stage.name()));
+                    return Some(failed(500));
+                }
+                _ => modules.iter().position(free),
+            };
+            match place {
                 Some(place) => {
                     modules[place].busy = true;
                     (place, modules[place].live.take())
@@ -413,19 +447,23 @@ impl RequestInstances {
                 }
             }
         };
+        if let Some(pinned) = pinned {
+            *pinned = Some(place);
+        }
+        // Frees the place however this call ends, a panic included.
+        let busy = Busy { modules: &self.modules, place };
         let mut live = match kept.map_or_else(|| pre.instance(limits, scope), Ok) {
             Ok(live) => live,
             Err((reason, status)) => {
-                self.modules.borrow_mut()[place].busy = false;
+                drop(busy);
                 req.log(LogLevel::Error, &format!("{path}: {}: cannot instantiate: {reason}", stage.name()));
                 return Some(failed(status));
             }
         };
         // A trapped instance is not entered again (its failure was logged).
         let result = if live.failed { failed(500) } else { call(&mut live, index, req) };
-        let mut modules = self.modules.borrow_mut();
-        modules[place].live = Some(live);
-        modules[place].busy = false;
+        self.modules.borrow_mut()[place].live = Some(live);
+        drop(busy);
         Some(result)
     }
 

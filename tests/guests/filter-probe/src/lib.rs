@@ -18,8 +18,10 @@
 //! - input only, `refuse-bad`: answers http-status(400) for a piece containing `bad`.
 //!
 //! One request may run one output and one input filter of this module (the words are read
-//! once per direction). Its fixups hook (as a `WasmApacheModule`) remembers `X-Tag` and, when the request has
-//! `X-Add-Filter: NAME`, adds that output filter to the request.
+//! once per direction). Its fixups hook (as a `WasmApacheModule`) remembers `X-Tag` and,
+//! when the request has `X-Add-Filter: NAME`, adds that output filter to the request. Its
+//! handler (for `SetHandler filter-probe`) writes `xxab` and `cxx` 3000 times each, in turn
+//! (21000 bytes in 6000 writes: httpd passes them to the filters while the handler runs).
 use mod_wasm_sdk::{export, log_info, ChunkEnd, FilterResult, HookResult, Module, Replace, Request};
 
 #[derive(Default)]
@@ -119,6 +121,18 @@ impl Module for Probe {
         HookResult::Declined
     }
 
+    fn handler(&mut self, r: &Request) -> HookResult {
+        if r.handler().as_deref() != Some("filter-probe") {
+            return HookResult::Declined;
+        }
+        for _ in 0..3000 {
+            if r.write_body(b"xxab").and_then(|()| r.write_body(b"cxx")).is_err() {
+                break;
+            }
+        }
+        HookResult::Ok
+    }
+
     fn output_filter(&mut self, r: &Request, data: Vec<u8>, at: ChunkEnd) -> FilterResult {
         self.filter(r, "output", data, at)
     }
@@ -128,4 +142,4 @@ impl Module for Probe {
     }
 }
 
-export!(Probe => fixups, output_filter, input_filter);
+export!(Probe => fixups, handler, output_filter, input_filter);
