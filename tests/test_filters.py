@@ -38,6 +38,7 @@ def output_filters():
         "TRAP2": (probe(), "trap-second log-calls"),
         "TRAP10": (probe(), "trap-call=10 log-calls"),
         "SPIN": (probe(), "spin-first log-calls"),
+        "GROW": (probe(), "grow-first"),
         "HDRS": (probe(), "headers upper"),
         "PASS": (probe(), "pass log-calls"),
         "TAGGED": (probe(), "tag"),
@@ -102,6 +103,7 @@ LuaScope thread
         at("/trap2", "SetOutputFilter TRAP2"),
         at("/trap10", "SetOutputFilter TRAP10"),
         at("/spin", "SetOutputFilter SPIN", "WasmTimeout 1s"),
+        at("/grow", "SetOutputFilter GROW", "WasmMemoryLimit 32M"),
         at("/headers", "SetOutputFilter HDRS"),
         at("/pass", "SetOutputFilter PASS"),
         at("/logcalls", "SetOutputFilter LOGCALLS"),
@@ -196,7 +198,7 @@ def server(backend):
     write(apache, "redact/big.txt", redaction_file())
     write(apache, "lua/flush.lua", LUA_FLUSH)
     big = big_text(200 * 1024)
-    for d in ["s403", "s403doc", "s200", "trap1", "spin", "headers", "pass", "logcalls", "tagged", "addfilter",
+    for d in ["grow", "s403", "s403doc", "s200", "trap1", "spin", "headers", "pass", "logcalls", "tagged", "addfilter",
               "modfilter"]:
         write(apache, f"{d}/small.txt", "small file\n")
     # mod_deflate leaves very small bodies alone.
@@ -636,3 +638,15 @@ def test_a_handler_writing_its_own_body_through_its_own_filter_keeps_one_stream(
     text = body.decode()
     assert text.startswith("xxXxx" * 3000), text[:200]
     assert re.fullmatch(r"\[calls=\d+ bytes=21000\]", text[len("xxXxx") * 3000:]), text[-100:]
+
+
+def test_memory_limit_applies_to_filters(server):
+    """A filter asking for more memory than WasmMemoryLimit fails its response with 500 and
+    one line naming the module and the filter, and the worker keeps serving."""
+    mark = server.log_mark()
+    status, _, _ = server.get("/grow/small.txt")
+    assert status == 500
+    assert server.wait_log("memory limit exceeded", since=mark)
+    lines = own_lines(server, mark, "filter_probe.wasm")
+    assert len(lines) == 1 and "output-filter" in lines[0] and "WasmMemoryLimit is 33554432" in lines[0], lines
+    assert server.get("/upper/file.txt")[0] == 200

@@ -15,6 +15,7 @@
 //! - `status-N`: the first call answers http-status(N);
 //! - `trap-first` / `trap-second` / `trap-call=N`: panics in the first / second / Nth call;
 //! - `spin-first`: loops forever in the first call (WasmTimeout stops it);
+//! - `grow-first`: asks for 256 MiB in the first call (WasmMemoryLimit refuses it);
 //! - input only, `refuse-bad`: answers http-status(400) for a piece containing `bad`.
 //!
 //! One request may run one output and one input filter of this module (the words are read
@@ -60,6 +61,10 @@ impl Probe {
         let trap_call = word_value(r, "trap-call=").and_then(|n| n.parse().ok());
         if (self.calls == 1 && has(r, "trap-first")) || (self.calls == 2 && has(r, "trap-second")) || trap_call == Some(self.calls) {
             panic!("filter-probe was asked to fail in call {}", self.calls);
+        }
+        if self.calls == 1 && has(r, "grow-first") {
+            let big = std::hint::black_box(vec![1u8; 256 << 20]);
+            data.push(big[big.len() - 1]);
         }
         if self.calls == 1 && has(r, "spin-first") {
             #[allow(clippy::empty_loop)]
