@@ -4,6 +4,7 @@ them, and the configuration errors.
 """
 
 import gzip
+import json
 import http.client
 import os
 import re
@@ -120,6 +121,7 @@ LuaScope thread
         at("/modfilter", "FilterChain UPPERF"),
         echo_location("/echo-upper", "SetInputFilter UPPERIN"),
         echo_location("/echo-refuse", "SetInputFilter REFUSE"),
+        at("/wit-api", "SetHandler json-api", f"WasmApacheModule {guest('json_api', P2)}", "SetInputFilter UPPERIN"),
         echo_location("/echo-refuse-upper", "SetInputFilter REFUSE", "SetOutputFilter UPPER"),
         at("/own-body", "SetHandler filter-probe", f"WasmApacheModule {probe()}", "SetOutputFilter SUBSTCOUNT"),
         echo_location("/api", "SetInputFilter JSONCHECK"),
@@ -650,3 +652,12 @@ def test_memory_limit_applies_to_filters(server):
     lines = own_lines(server, mark, "filter_probe.wasm")
     assert len(lines) == 1 and "output-filter" in lines[0] and "WasmMemoryLimit is 33554432" in lines[0], lines
     assert server.get("/upper/file.txt")[0] == 200
+
+
+def test_input_filter_feeds_a_wit_handler(server):
+    """A WIT handler's read-body reads what the input filter emitted."""
+    mark = server.log_mark()
+    status, _, body = server.request("POST", "/wit-api/items", body=b"some text")
+    assert status == 201, body  # json-api answers a POST with 201 Created
+    assert json.loads(body)["body"] == "SOME TEXT", body
+    assert probe_calls(server, mark, "input")[-1][1] == "end"

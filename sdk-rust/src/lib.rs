@@ -175,7 +175,8 @@ impl<'a> Request<'a> {
     pub fn log_id(&self) -> Option<String> {
         self.inner.log_id()
     }
-    /// The config string of this module's `WasmApacheModule` line.
+    /// The config string of this module's `WasmApacheModule` line (in a filter call: of its
+    /// `WasmOutputFilter` / `WasmInputFilter` line).
     pub fn module_config(&self) -> Option<String> {
         self.inner.module_config()
     }
