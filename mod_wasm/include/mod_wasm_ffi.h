@@ -60,6 +60,11 @@ const char *wasm_cmd_cache_dir(cmd_parms *cmd, void *cfg, const char *arg);
 void wasm_register_phase_hooks(void);
 
 /**
+ * The C library's `free`, which releases what Rust allocated (crate::ALLOCATOR).
+ */
+extern void free(void *data);
+
+/**
  * pre_config runs before each reading of the configuration (start, dry run, restart).
  */
 int wasm_pre_config(apr_pool_t *_pconf, apr_pool_t *_plog, apr_pool_t *_ptemp);

@@ -343,10 +343,15 @@ impl Output {
                             bucket_delete(e);
                         }
                     }
-                    if !bytes.is_empty() {
-                        // No flush function: APR copies the bytes into heap buckets.
-                        apr_brigade_write(self.out, None, ptr::null_mut(), bytes.as_ptr() as *const c_char, bytes.len() as apr_size_t);
-                        self.waiting.set(self.waiting.get() + bytes.len());
+                    let len = bytes.len();
+                    if len >= APR_BUCKET_BUFF_SIZE as usize {
+                        brigade_insert_tail(self.out, heap_bucket_of(bytes, (*(*f).c).bucket_alloc));
+                    } else if len > 0 {
+                        // Small pieces are gathered into APR's 8 KiB buffers (no flush function).
+                        apr_brigade_write(self.out, None, ptr::null_mut(), bytes.as_ptr() as *const c_char, len as apr_size_t);
+                    }
+                    if len > 0 {
+                        self.waiting.set(self.waiting.get() + len);
                         if self.waiting.get() >= PASS_AT {
                             let rv = self.pass(f);
                             if rv != APR_SUCCESS as apr_status_t {
@@ -415,6 +420,24 @@ impl Output {
             AP_FILTER_ERROR
         }
     }
+}
+
+extern "C" {
+    /// The C library's `free`, which releases what Rust allocated (crate::ALLOCATOR).
+    fn free(data: *mut c_void);
+}
+
+/// `bytes` as an APR heap bucket, without copying them: the bucket releases them with
+/// `free()` when it is destroyed.
+///
+/// # Safety
+/// `alloc` must be a live bucket allocator; `bytes` must not be empty.
+unsafe fn heap_bucket_of(bytes: Vec<u8>, alloc: *mut apr_bucket_alloc_t) -> *mut apr_bucket {
+    let mut bytes = std::mem::ManuallyDrop::new(bytes);
+    let (data, len) = (bytes.as_mut_ptr(), bytes.len());
+    // SAFETY: the Vec's buffer comes from malloc (the global allocator is the system's,
+    // crate::ALLOCATOR), so free() may release it; it is not used here again.
+    unsafe { apr_bucket_heap_create(data as *const c_char, len as apr_size_t, Some(free), alloc) }
 }
 
 // -- input ---------------------------------------------------------------------------------

@@ -13,3 +13,9 @@ mod ffi;
 mod filters;
 pub mod hooks;
 mod request;
+
+/// Rust's allocations are the C library's malloc: a filter's output is handed to APR as heap
+/// buckets that `free()` releases, without a copy (filters.rs). Stated here so that no other
+/// global allocator can be linked in (two do not compile).
+#[global_allocator]
+static ALLOCATOR: std::alloc::System = std::alloc::System;
