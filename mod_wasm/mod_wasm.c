@@ -33,8 +33,9 @@ static const command_rec wasm_cmds[] = {
                   "the most linear memory one guest instance may use (64M, 512K, 1G)"),
     AP_INIT_TAKE1("WasmCacheDir", wasm_cmd_cache_dir, NULL, RSRC_CONF,
                   "where compiled code is kept between starts, or Off"),
-    AP_INIT_TAKE12("WasmApacheModule", wasm_cmd_apache_module, NULL, DIR_CONTEXT,
-                   "an extension module (apache:httpd world) and an optional config string"),
+    AP_INIT_TAKE123("WasmApacheModule", wasm_cmd_apache_module, NULL, DIR_CONTEXT,
+                    "an extension module (apache:httpd world), an optional config string and "
+                    "an optional position among other modules' hooks: first, middle or last"),
     AP_INIT_TAKE12("WasmApacheModuleScope", wasm_cmd_apache_module_scope, NULL, DIR_CONTEXT,
                    "how long extension module instances live: request (default), or server "
                    "with an optional most kept per module"),

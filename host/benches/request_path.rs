@@ -68,7 +68,7 @@ fn benches(c: &mut Criterion) {
     });
 
     let slot = section(&guest("wasm32-wasip2", "add_headers.wasm")).module.unwrap().slot;
-    let ext = |config: &str| ExtensionRef { slot: slot.clone(), config: Some(Arc::from(config)) };
+    let ext = |config: &str| ExtensionRef { slot: slot.clone(), config: Some(Arc::from(config)), order: Default::default() };
     let limits = Limits::default();
     let (no_edits, four_sets) = (ext(""), ext("set A a; set B b; set C c; set D d"));
     c.bench_function("hook/first-call", |b| {
@@ -98,7 +98,7 @@ fn benches(c: &mut Criterion) {
     // An output filter call (filter-probe copies the piece back): per call, and per 64 KiB
     // piece, the largest the host hands a guest.
     let filter_slot = section(&guest("wasm32-wasip2", "filter_probe.wasm")).module.unwrap().slot;
-    let copy = ExtensionRef { slot: filter_slot, config: None };
+    let copy = ExtensionRef { slot: filter_slot, config: None, order: Default::default() };
     for (name, size) in [("filter/empty-piece", 0), ("filter/8KiB-piece", 8 << 10), ("filter/64KiB-piece", 64 << 10)] {
         let piece = vec![b'x'; size];
         c.bench_function(name, |b| {

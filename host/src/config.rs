@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::extension::{exported_phases, ExtensionRef, PhaseSet, Scope};
+use crate::extension::{exported_phases, ExtensionRef, HookOrder, Phase, PhaseSet, Scope};
 use crate::limits::Limits;
 use crate::registry::ModuleSlot;
 
@@ -52,8 +52,9 @@ pub struct DirConfig {
     pub entry_point: Option<String>,
     /// `WasmApacheModule`s in configuration order, outer sections first.
     pub extensions: Vec<ExtensionRef>,
-    /// The phases any of `extensions` exports (filled in by [`DirConfig::add_extension`]).
-    pub extension_phases: PhaseSet,
+    /// The phases any of `extensions` exports, per [`HookOrder`] (filled in by
+    /// [`DirConfig::add_extension`]).
+    pub extension_phases: [PhaseSet; HookOrder::COUNT],
     /// `WasmApacheModuleScope`: how long the instances of `extensions` live.
     pub extension_scope: Option<Scope>,
     /// `WasmTimeout`.
@@ -75,7 +76,7 @@ impl DirConfig {
             map_cgi_file_names: add.map_cgi_file_names.or(base.map_cgi_file_names),
             entry_point: add.entry_point.clone().or_else(|| base.entry_point.clone()),
             extensions: base.extensions.iter().chain(add.extensions.iter()).cloned().collect(),
-            extension_phases: base.extension_phases | add.extension_phases,
+            extension_phases: std::array::from_fn(|o| base.extension_phases[o] | add.extension_phases[o]),
             extension_scope: add.extension_scope.or(base.extension_scope),
             timeout: add.timeout.or(base.timeout),
             memory_limit: add.memory_limit.or(base.memory_limit),
@@ -108,7 +109,7 @@ impl DirConfig {
             && map_cgi_file_names.is_none()
             && entry_point.is_none()
             && extensions.is_empty()
-            && *extension_phases == 0
+            && extension_phases.iter().all(|set| *set == 0)
             && extension_scope.is_none()
             && timeout.is_none()
             && memory_limit.is_none()
@@ -116,8 +117,13 @@ impl DirConfig {
 
     /// Adds a `WasmApacheModule` line.
     pub fn add_extension(&mut self, ext: ExtensionRef) {
-        self.extension_phases |= exported_phases(&ext.slot.info().exports);
+        self.extension_phases[ext.order as usize] |= exported_phases(&ext.slot.info().exports);
         self.extensions.push(ext);
+    }
+
+    /// Whether a module of this section exports `phase`, at any position.
+    pub fn exports(&self, phase: Phase) -> bool {
+        self.extension_phases.iter().any(|set| set & phase.bit() != 0)
     }
 
     /// Appends `WasmArg`; the first one in a section starts a new list.

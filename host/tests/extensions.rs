@@ -114,15 +114,15 @@ fn slots() -> [Arc<host::registry::ModuleSlot>; 2] {
 }
 
 fn filter_probe(config: &str) -> ExtensionRef {
-    ExtensionRef { slot: slots()[1].clone(), config: Some(Arc::from(config)) }
+    ExtensionRef { slot: slots()[1].clone(), config: Some(Arc::from(config)), order: Default::default() }
 }
 
 fn probe(config: &str) -> ExtensionRef {
-    let ext = ExtensionRef { slot: slots()[0].clone(), config: Some(Arc::from(config)) };
+    let ext = ExtensionRef { slot: slots()[0].clone(), config: Some(Arc::from(config)), order: Default::default() };
     // The section this module would stand in has it in its extensions.
     let mut section = DirConfig::default();
     section.add_extension(ext.clone());
-    assert_ne!(section.extension_phases & Phase::Handler.bit(), 0);
+    assert!(section.exports(Phase::Handler));
     ext
 }
 

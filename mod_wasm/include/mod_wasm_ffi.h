@@ -23,7 +23,11 @@ const char *wasm_cmd_enable_cgi(cmd_parms *cmd, void *cfg, int on);
 
 const char *wasm_cmd_map_cgi_file_names(cmd_parms *cmd, void *cfg, int on);
 
-const char *wasm_cmd_apache_module(cmd_parms *cmd, void *cfg, const char *path, const char *config);
+const char *wasm_cmd_apache_module(cmd_parms *cmd,
+                                   void *cfg,
+                                   const char *path,
+                                   const char *config,
+                                   const char *order);
 
 const char *wasm_cmd_output_filter(cmd_parms *cmd,
                                    void *cfg,
@@ -49,9 +53,9 @@ const char *wasm_cmd_memory_limit(cmd_parms *cmd, void *cfg, const char *arg);
 const char *wasm_cmd_cache_dir(cmd_parms *cmd, void *cfg, const char *arg);
 
 /**
- * Registers a hook for every phase in [`Phase::ALL`] (called from mod_wasm.c's
- * register_hooks, before the configuration is read: a phase no module of a request's
- * configuration exports then costs one bit test).
+ * Registers hooks for every phase in [`Phase::ALL`], one at each [`HookOrder`] (called
+ * from mod_wasm.c's register_hooks, before the configuration is read: a phase no module of
+ * a request's configuration exports at a position then costs one bit test there).
  *
  * The auth phases are registered with `AP_AUTH_INTERNAL_PER_URI`: a guest may decide on
  * anything (URI, headers, time), so httpd must run them for every subrequest and internal

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::ptr;
 
 use host::config::{DirConfig, ModuleRef};
-use host::extension::FilterKind;
+use host::extension::{FilterKind, HookOrder};
 use host::validate::{self, WasmInfo, WasmKind};
 
 use crate::boundary::guard;
@@ -327,6 +327,7 @@ pub unsafe extern "C" fn wasm_cmd_apache_module(
     cfg: *mut c_void,
     path: *const c_char,
     config: *const c_char,
+    order: *const c_char,
 ) -> *const c_char {
     // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
     // and NUL-terminated arguments, while it reads the configuration on one thread.
@@ -334,8 +335,10 @@ pub unsafe extern "C" fn wasm_cmd_apache_module(
         directive(cmd, |c| {
             let path = server_path(cmd, &c_str(path))?;
             let slot = host::registry::register(&path, host::extension::check_module).map_err(|e| e.to_string())?;
+            // The last two arguments are NULL when absent.
+            let order = if order.is_null() { HookOrder::default() } else { HookOrder::parse(&c_str(order))? };
             let config = (!config.is_null()).then(|| std::sync::Arc::from(c_str(config)));
-            c.add_extension(host::extension::ExtensionRef { slot, config });
+            c.add_extension(host::extension::ExtensionRef { slot, config, order });
             Ok(())
         }, cfg)
     }

@@ -6,7 +6,7 @@ use std::io;
 use std::os::raw::{c_char, c_int};
 use std::ptr;
 
-use host::extension::{FilterKind, HookOutcome, Phase, RequestInstances};
+use host::extension::{FilterKind, HookOrder, HookOutcome, Phase, RequestInstances};
 use host::{BodyError, Field, HttpdRequest, LogLevel, Table};
 
 use crate::boundary::guard;
@@ -14,9 +14,9 @@ use crate::directives::dir_config;
 use crate::ffi::*;
 use crate::request::{log_request, read_body, send_now};
 
-/// Registers a hook for every phase in [`Phase::ALL`] (called from mod_wasm.c's
-/// register_hooks, before the configuration is read: a phase no module of a request's
-/// configuration exports then costs one bit test).
+/// Registers hooks for every phase in [`Phase::ALL`], one at each [`HookOrder`] (called
+/// from mod_wasm.c's register_hooks, before the configuration is read: a phase no module of
+/// a request's configuration exports at a position then costs one bit test there).
 ///
 /// The auth phases are registered with `AP_AUTH_INTERNAL_PER_URI`: a guest may decide on
 /// anything (URI, headers, time), so httpd must run them for every subrequest and internal
@@ -25,7 +25,9 @@ use crate::request::{log_request, read_body, send_now};
 pub unsafe extern "C" fn wasm_register_phase_hooks() {
     guard(|_| (), || {
         for phase in Phase::ALL {
-            register(phase);
+            register::<0>(phase);
+            register::<1>(phase);
+            register::<2>(phase);
         }
         // SAFETY: as in `register`.
         unsafe { ap_hook_post_perdir_config(Some(auth_where_httpd_skips), ptr::null(), ptr::null(), APR_HOOK_MIDDLE as c_int) };
@@ -65,7 +67,7 @@ unsafe fn run_skipped_auth(r: *mut request_rec) -> c_int {
     let Ok(cfg) = (unsafe { dir_config(module_config((*r).per_dir_config)) }) else {
         return DECLINED as c_int; // The auth phases report it, if they run.
     };
-    if AUTH_PHASES.iter().all(|p| cfg.extension_phases & p.bit() == 0) {
+    if AUTH_PHASES.iter().all(|p| !cfg.exports(*p)) {
         return DECLINED as c_int;
     }
     // SAFETY: `r` and `parent` are live; httpd copies the same two fields after this hook.
@@ -78,38 +80,46 @@ unsafe fn run_skipped_auth(r: *mut request_rec) -> c_int {
         if phase != Phase::AccessChecker && !authenticated {
             break; // The parent needed no user, so neither does this request.
         }
-        // SAFETY: `r` is live, on this thread.
-        match unsafe { run_phase(r, phase) } {
-            status if status == OK as c_int || status == DECLINED as c_int => {}
-            status => return status,
+        for order in HookOrder::ALL {
+            // SAFETY: `r` is live, on this thread.
+            match unsafe { run_phase(r, phase, order) } {
+                status if status == OK as c_int && phase.run_first() => break,
+                status if status == OK as c_int || status == DECLINED as c_int => {}
+                status => return status,
+            }
         }
     }
     DECLINED as c_int
 }
 
-/// The hook function of phase `ALL[P]`.
-unsafe extern "C" fn phase_hook<const P: usize>(r: *mut request_rec) -> c_int {
+/// The hook function of phase `Phase::ALL[P]` at position `HookOrder::ALL[O]`.
+unsafe extern "C" fn phase_hook<const P: usize, const O: usize>(r: *mut request_rec) -> c_int {
     // SAFETY: httpd called the hook with its live request, on this thread.
-    behind_boundary(r, || unsafe { run_phase(r, Phase::ALL[P]) })
+    behind_boundary(r, || unsafe { run_phase(r, Phase::ALL[P], HookOrder::ALL[O]) })
 }
 
-fn register(phase: Phase) {
-    const MIDDLE: c_int = APR_HOOK_MIDDLE as c_int;
+/// Registers `phase`'s hook for position `HookOrder::ALL[O]`.
+fn register<const O: usize>(phase: Phase) {
+    let at = match HookOrder::ALL[O] {
+        HookOrder::First => APR_HOOK_FIRST,
+        HookOrder::Middle => APR_HOOK_MIDDLE,
+        HookOrder::Last => APR_HOOK_LAST,
+    } as c_int;
     const PER_URI: c_int = AP_AUTH_INTERNAL_PER_URI as c_int;
     let (none, no) = (ptr::null(), ptr::null());
     // SAFETY: httpd's hook registration, called while it registers hooks; the functions are
     // 'static and behind the panic boundary (behind_boundary).
     unsafe {
         match phase {
-            Phase::TranslateName => ap_hook_translate_name(Some(phase_hook::<0>), none, no, MIDDLE),
-            Phase::HeaderParser => ap_hook_header_parser(Some(phase_hook::<1>), none, no, MIDDLE),
-            Phase::AccessChecker => ap_hook_check_access(Some(phase_hook::<2>), none, no, MIDDLE, PER_URI),
-            Phase::CheckUserId => ap_hook_check_authn(Some(phase_hook::<3>), none, no, MIDDLE, PER_URI),
-            Phase::AuthChecker => ap_hook_check_authz(Some(phase_hook::<4>), none, no, MIDDLE, PER_URI),
-            Phase::TypeChecker => ap_hook_type_checker(Some(phase_hook::<5>), none, no, MIDDLE),
-            Phase::Fixups => ap_hook_fixups(Some(phase_hook::<6>), none, no, MIDDLE),
-            Phase::Handler => ap_hook_handler(Some(phase_hook::<7>), none, no, MIDDLE),
-            Phase::LogTransaction => ap_hook_log_transaction(Some(phase_hook::<8>), none, no, MIDDLE),
+            Phase::TranslateName => ap_hook_translate_name(Some(phase_hook::<0, O>), none, no, at),
+            Phase::HeaderParser => ap_hook_header_parser(Some(phase_hook::<1, O>), none, no, at),
+            Phase::AccessChecker => ap_hook_check_access(Some(phase_hook::<2, O>), none, no, at, PER_URI),
+            Phase::CheckUserId => ap_hook_check_authn(Some(phase_hook::<3, O>), none, no, at, PER_URI),
+            Phase::AuthChecker => ap_hook_check_authz(Some(phase_hook::<4, O>), none, no, at, PER_URI),
+            Phase::TypeChecker => ap_hook_type_checker(Some(phase_hook::<5, O>), none, no, at),
+            Phase::Fixups => ap_hook_fixups(Some(phase_hook::<6, O>), none, no, at),
+            Phase::Handler => ap_hook_handler(Some(phase_hook::<7, O>), none, no, at),
+            Phase::LogTransaction => ap_hook_log_transaction(Some(phase_hook::<8, O>), none, no, at),
         }
     }
 }
@@ -121,6 +131,7 @@ const _: () = {
     assert!(Phase::AuthChecker as usize == 4 && Phase::TypeChecker as usize == 5);
     assert!(Phase::Fixups as usize == 6 && Phase::Handler as usize == 7);
     assert!(Phase::LogTransaction as usize == 8 && Phase::COUNT == 9);
+    assert!(HookOrder::COUNT == 3);
 };
 
 /// A request hook's body inside the panic boundary: a panic is a 500 and a log line.
@@ -135,14 +146,14 @@ fn behind_boundary(r: *mut request_rec, body: impl FnOnce() -> c_int) -> c_int {
     )
 }
 
-/// Runs the extension modules of `r`'s configuration that export `phase`, in configuration
-/// order, with httpd's meaning of the phase: RUN_FIRST phases stop at the first `ok`,
+/// Runs the extension modules of `r`'s configuration that export `phase` at position
+/// `order`, in configuration order, with httpd's meaning of the phase: RUN_FIRST phases stop at the first `ok`,
 /// RUN_ALL phases go on; `done` and a status stop at once. A guest failure answers 500, or
 /// 503 at its deadline (only logged in log-transaction, when the response is gone).
 ///
 /// # Safety
 /// `r` must be the live request httpd is running `phase` for, on this thread.
-unsafe fn run_phase(r: *mut request_rec, phase: Phase) -> c_int {
+unsafe fn run_phase(r: *mut request_rec, phase: Phase, order: HookOrder) -> c_int {
     // SAFETY: a live request's per_dir_config vector, made by httpd from our create/merge.
     let cfg = match unsafe { dir_config(module_config((*r).per_dir_config)) } {
         Ok(cfg) => cfg,
@@ -152,14 +163,14 @@ unsafe fn run_phase(r: *mut request_rec, phase: Phase) -> c_int {
             return HTTP_INTERNAL_SERVER_ERROR as c_int;
         }
     };
-    if cfg.extension_phases & phase.bit() == 0 {
+    if cfg.extension_phases[order as usize] & phase.bit() == 0 {
         return DECLINED as c_int;
     }
     // SAFETY: `r` is live; the instances live as long as its original request's pool.
     let instances = unsafe { request_instances(r) };
     let (limits, scope) = (cfg.limits(), cfg.extension_scope());
     let mut result = DECLINED as c_int;
-    for ext in &cfg.extensions {
+    for ext in cfg.extensions.iter().filter(|e| e.order == order) {
         match instances.run(ext, phase, limits, scope, Box::new(HookRequest::new(r))) {
             HookOutcome::Declined => {}
             HookOutcome::Ok if phase == Phase::Handler => {

@@ -629,7 +629,7 @@ pub unsafe fn define(
         let path = crate::directives::server_path(cmd, &c_str(path))?;
         let slot = host::registry::register(&path, host::extension::check_filter_module(kind)).map_err(|e| e.to_string())?;
         let config = (!config.is_null()).then(|| Arc::from(c_str(config)));
-        let module = host::extension::ExtensionRef { slot, config };
+        let module = host::extension::ExtensionRef { slot, config, order: Default::default() };
         let index = host::registry::define_filter(FilterDef { name: name.clone(), kind, module }, MAX_FILTERS)?;
         register(kind, index, &name, (*cmd).pool);
         Ok(())

@@ -23,7 +23,7 @@
 mod imports;
 mod phase;
 
-pub use phase::{ChunkEnd, FilterKind, FilterOutcome, HookOutcome, Phase, PhaseSet, Stage};
+pub use phase::{ChunkEnd, FilterKind, FilterOutcome, HookOrder, HookOutcome, Phase, PhaseSet, Stage};
 
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
@@ -235,6 +235,8 @@ pub struct ExtensionRef {
     pub slot: Arc<ModuleSlot>,
     /// The optional config string of the `WasmApacheModule` line.
     pub config: Option<Arc<str>>,
+    /// Where its hooks run among other modules' (filters: unused).
+    pub order: HookOrder,
 }
 
 /// A phase's export, typed (looked up and checked once per instance).

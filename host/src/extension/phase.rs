@@ -107,6 +107,32 @@ impl Phase {
     }
 }
 
+/// Where a module's hooks run among all modules' hooks of a phase: httpd's APR_HOOK_FIRST,
+/// APR_HOOK_MIDDLE or APR_HOOK_LAST (the last argument of `WasmApacheModule`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HookOrder {
+    First,
+    #[default]
+    Middle,
+    Last,
+}
+
+impl HookOrder {
+    pub const COUNT: usize = 3;
+    /// Every position, in the order httpd runs them; `ALL[o as usize] == o`.
+    pub const ALL: [HookOrder; HookOrder::COUNT] = [HookOrder::First, HookOrder::Middle, HookOrder::Last];
+
+    /// `first`, `middle` or `last`.
+    pub fn parse(word: &str) -> Result<HookOrder, String> {
+        match word.to_ascii_lowercase().as_str() {
+            "first" => Ok(HookOrder::First),
+            "middle" => Ok(HookOrder::Middle),
+            "last" => Ok(HookOrder::Last),
+            _ => Err(format!("`{word}` is not a hook position: use first, middle or last")),
+        }
+    }
+}
+
 /// A body filter an extension module can export (`WasmOutputFilter`, `WasmInputFilter`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FilterKind {

@@ -17,6 +17,8 @@
 //!   internal redirects reached the guest;
 //! - `bad-answers`: access-checker answers what the URI's last segment says: `status-N`
 //!   returns http-status(N), `done` returns done (answers httpd gives no meaning there);
+//! - `type-acc`: type-checker gives `*.acc` URIs the content type `text/x-wasm-acc` (and
+//!   answers ok), so a test can tell whether it ran before mod_mime;
 //! - `say-end`: the request's state says on stderr when it is dropped
 //!   (`ext-probe: dropped the state of request N`), which the SDK does at request-end;
 //! - the handler `ext-probe` answers with the user, the body read in access-checker and
@@ -138,6 +140,14 @@ impl Module for Probe {
         HookResult::Ok
     }
 
+    fn type_checker(&mut self, r: &Request) -> HookResult {
+        if has(r, "type-acc") && r.uri().ends_with(".acc") {
+            let _ = r.set_content_type("text/x-wasm-acc");
+            return HookResult::Ok;
+        }
+        HookResult::Declined
+    }
+
     fn fixups(&mut self, r: &Request) -> HookResult {
         enter(r);
         self.phases.push("fixups");
@@ -181,4 +191,4 @@ impl Module for Probe {
     }
 }
 
-export!(Probe => access_checker, check_user_id, auth_checker, fixups, handler);
+export!(Probe => access_checker, check_user_id, auth_checker, type_checker, fixups, handler);
