@@ -29,17 +29,15 @@ const char *wasm_cmd_apache_module(cmd_parms *cmd,
                                    const char *config,
                                    const char *order);
 
-const char *wasm_cmd_output_filter(cmd_parms *cmd,
-                                   void *cfg,
-                                   const char *name,
-                                   const char *path,
-                                   const char *config);
-
-const char *wasm_cmd_input_filter(cmd_parms *cmd,
-                                  void *cfg,
-                                  const char *name,
-                                  const char *path,
-                                  const char *config);
+/**
+ * `WasmOutputFilter` and `WasmInputFilter`; the command table's `cmd_data` names the
+ * filter kind (its WIT name).
+ */
+const char *wasm_cmd_filter(cmd_parms *cmd,
+                            void *cfg,
+                            const char *name,
+                            const char *path,
+                            const char *config);
 
 const char *wasm_cmd_apache_module_scope(cmd_parms *cmd,
                                          void *cfg,

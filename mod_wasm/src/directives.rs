@@ -344,8 +344,10 @@ pub unsafe extern "C" fn wasm_cmd_apache_module(
     }
 }
 
+/// `WasmOutputFilter` and `WasmInputFilter`; the command table's `cmd_data` names the
+/// filter kind (its WIT name).
 #[no_mangle]
-pub unsafe extern "C" fn wasm_cmd_output_filter(
+pub unsafe extern "C" fn wasm_cmd_filter(
     cmd: *mut cmd_parms,
     cfg: *mut c_void,
     name: *const c_char,
@@ -353,20 +355,15 @@ pub unsafe extern "C" fn wasm_cmd_output_filter(
     config: *const c_char,
 ) -> *const c_char {
     // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
-    // and NUL-terminated arguments (the third NULL when absent), on one thread.
-    unsafe { directive(cmd, |_| crate::filters::define(FilterKind::Output, cmd, name, path, config), cfg) }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn wasm_cmd_input_filter(
-    cmd: *mut cmd_parms,
-    cfg: *mut c_void,
-    name: *const c_char,
-    path: *const c_char,
-    config: *const c_char,
-) -> *const c_char {
-    // SAFETY: as for wasm_cmd_output_filter.
-    unsafe { directive(cmd, |_| crate::filters::define(FilterKind::Input, cmd, name, path, config), cfg) }
+    // and NUL-terminated arguments (the third NULL when absent), on one thread; `info` is
+    // the command table's string.
+    unsafe {
+        directive(cmd, |_| {
+            let info = c_str((*cmd).info as *const c_char);
+            let kind = FilterKind::ALL.into_iter().find(|k| k.name() == info).ok_or("unknown filter kind")?;
+            crate::filters::define(kind, cmd, name, path, config)
+        }, cfg)
+    }
 }
 
 #[no_mangle]
