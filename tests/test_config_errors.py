@@ -123,9 +123,11 @@ def test_module_that_validates_but_cannot_be_compiled_names_the_cause():
     os.chmod(apache.dir / "huge.wasm", 0o644)
     code, out = apache.check_config()
     assert code == 0, out
-    with pytest.raises(RuntimeError) as failed:
-        apache.start()
-    apache.stop()
+    try:
+        with pytest.raises(RuntimeError) as failed:
+            apache.start()
+    finally:
+        apache.stop()  # only if it started after all
     text = str(failed.value)
     assert f"{apache.dir}/huge.wasm: cannot be compiled:" in text, text
     assert "table" in text and "ulimit" not in text, text
