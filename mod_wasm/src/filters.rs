@@ -9,11 +9,12 @@
 
 use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
-use std::os::raw::{c_char, c_int};
+use std::os::raw::c_char;
 use std::ptr;
 use std::sync::Arc;
 
-use host::extension::{ChunkEnd, FilterKind, FilterOutcome, FilterStream};
+use host::extension::{ChunkEnd, FilterKind, FilterOutcome, FilterStream, Scope};
+use host::limits::Limits;
 use host::registry::FilterDef;
 use host::LogLevel;
 
@@ -21,7 +22,7 @@ use crate::boundary::guard;
 use crate::directives::dir_config;
 use crate::extensions::{request_instances, HookRequest};
 use crate::ffi::*;
-use crate::request::log_request;
+use crate::request::{end_with_error, log_request};
 
 /// The most bytes one guest call is given.
 const PIECE: usize = 64 * 1024;
@@ -75,6 +76,9 @@ unsafe fn register(kind: FilterKind, index: usize, name: &str, pool: *mut apr_po
 /// error response sent from below goes through the request's filters).
 struct Filtering<S> {
     def: Arc<FilterDef>,
+    /// The request's `WasmTimeout`, `WasmMemoryLimit` and scope (its configuration is set
+    /// by the time its body flows), or why its configuration cannot be used.
+    settings: Result<(Limits, Scope), &'static str>,
     /// The instance this body goes to.
     stream: Cell<FilterStream>,
     state: S,
@@ -91,8 +95,9 @@ unsafe fn state<'a, S>(
     index: usize,
     new: impl FnOnce(*mut request_rec) -> S,
 ) -> Option<&'a Filtering<S>> {
-    // SAFETY: a live filter (caller); its ctx is NULL or the Box made below (mod_filter
-    // swaps its provider's ctx in around the call, so that holds under mod_filter too).
+    // SAFETY: a live filter of a live request (caller), whose per_dir_config comes from our
+    // create/merge; its ctx is NULL or the Box made below (mod_filter swaps its provider's
+    // ctx in around the call, so that holds under mod_filter too).
     unsafe {
         if !(*f).ctx.is_null() {
             return Some(&*((*f).ctx as *const Filtering<S>));
@@ -110,7 +115,8 @@ unsafe fn state<'a, S>(
                 return None;
             }
         };
-        let filtering = Box::into_raw(Box::new(Filtering { def, stream: Cell::default(), state: new(r) }));
+        let settings = dir_config(module_config((*r).per_dir_config)).map(|cfg| (cfg.limits(), cfg.extension_scope()));
+        let filtering = Box::into_raw(Box::new(Filtering { def, settings, stream: Cell::default(), state: new(r) }));
         unsafe extern "C" fn free<S>(data: *mut c_void) -> apr_status_t {
             guard(|_| (), || {
                 // SAFETY: the Box made above; the request's pool runs this once, after its filters.
@@ -130,9 +136,8 @@ unsafe fn state<'a, S>(
 /// `r` must be the live request of the filter, on its thread.
 unsafe fn call_guest<S>(r: *mut request_rec, filtering: &Filtering<S>, data: &[u8], at: ChunkEnd) -> FilterOutcome {
     let def = &filtering.def;
-    // SAFETY: a live request's per_dir_config vector, made from our create/merge.
-    let cfg = match unsafe { dir_config(module_config((*r).per_dir_config)) } {
-        Ok(cfg) => cfg,
+    let (limits, scope) = match filtering.settings {
+        Ok(settings) => settings,
         Err(reason) => {
             // SAFETY: `r` is live.
             unsafe { log_request(r, LogLevel::Error, reason) };
@@ -143,7 +148,7 @@ unsafe fn call_guest<S>(r: *mut request_rec, filtering: &Filtering<S>, data: &[u
     let instances = unsafe { request_instances(r) };
     let req = Box::new(HookRequest::new(r));
     let mut stream = filtering.stream.take();
-    let outcome = instances.filter(&def.module, def.kind, &mut stream, cfg.limits(), cfg.extension_scope(), req, data, at);
+    let outcome = instances.filter(&def.module, def.kind, &mut stream, limits, scope, req, data, at);
     filtering.stream.set(stream);
     outcome
 }
@@ -389,16 +394,9 @@ impl Output {
     unsafe fn replace_with(&self, f: *mut ap_filter_t, bb: *mut apr_bucket_brigade, status: u16) -> apr_status_t {
         // SAFETY: a live filter of a live request (caller).
         unsafe {
-            let (r, alloc) = ((*f).r, (*(*f).c).bucket_alloc);
-            apr_brigade_cleanup(bb as *mut c_void);
             apr_brigade_cleanup(self.out as *mut c_void);
             ap_remove_output_filter(f);
-            brigade_insert_tail(self.out, ap_bucket_error_create(status as c_int, ptr::null(), (*r).pool, alloc));
-            brigade_insert_tail(self.out, apr_bucket_eos_create(alloc));
-            self.finished.set(true);
-            self.pass(f);
-            // The response is taken care of (httpd's word for it).
-            AP_FILTER_ERROR
+            self.end(f, bb, status)
         }
     }
 
@@ -410,13 +408,21 @@ impl Output {
     /// As for [`Output::answer`].
     unsafe fn cut(&self, f: *mut ap_filter_t, bb: *mut apr_bucket_brigade) -> apr_status_t {
         // SAFETY: a live filter of a live request (caller).
+        unsafe { self.end(f, bb, HTTP_BAD_GATEWAY as u16) }
+    }
+
+    /// Drops the rest of the body and ends the response with `status` (see end_with_error).
+    ///
+    /// # Safety
+    /// As for [`Output::answer`].
+    unsafe fn end(&self, f: *mut ap_filter_t, bb: *mut apr_bucket_brigade, status: u16) -> apr_status_t {
+        // SAFETY: a live filter of a live request (caller).
         unsafe {
-            let (r, alloc) = ((*f).r, (*(*f).c).bucket_alloc);
             apr_brigade_cleanup(bb as *mut c_void);
-            brigade_insert_tail(self.out, ap_bucket_error_create(HTTP_BAD_GATEWAY as c_int, ptr::null(), (*r).pool, alloc));
-            brigade_insert_tail(self.out, apr_bucket_eos_create(alloc));
+            end_with_error((*f).r, self.out, status);
             self.finished.set(true);
             self.pass(f);
+            // The response is taken care of (httpd's word for it).
             AP_FILTER_ERROR
         }
     }
@@ -598,8 +604,7 @@ unsafe fn refuse(r: *mut request_rec, alloc: *mut apr_bucket_alloc_t, status: u1
         // it were complete.
         let status = if (*r).sent_bodyct != 0 { HTTP_BAD_GATEWAY as u16 } else { status };
         let bb = apr_brigade_create((*r).pool, alloc);
-        brigade_insert_tail(bb, ap_bucket_error_create(status as c_int, ptr::null(), (*r).pool, alloc));
-        brigade_insert_tail(bb, apr_bucket_eos_create(alloc));
+        end_with_error(r, bb, status);
         // What is left of the body may be read as the next request's headers: close.
         (*(*r).connection).keepalive = AP_CONN_CLOSE;
         ap_pass_brigade((*r).output_filters, bb);

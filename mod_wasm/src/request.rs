@@ -200,13 +200,10 @@ impl host::Request for ApacheRequest {
                 apr_brigade_cleanup(self.out as *mut c_void);
                 return Ok(());
             }
-            let c = (*self.r).connection;
             // An error bucket with 502 makes httpd's chunk filter withhold the final chunk and
             // close the connection, as for a proxy backend that fails mid-way.
-            let error = ap_bucket_error_create(HTTP_BAD_GATEWAY as c_int, std::ptr::null(), (*self.r).pool, (*c).bucket_alloc);
-            brigade_insert_tail(self.out, error);
-            brigade_insert_tail(self.out, apr_bucket_eos_create((*c).bucket_alloc));
-            (*c).keepalive = AP_CONN_CLOSE;
+            end_with_error(self.r, self.out, HTTP_BAD_GATEWAY as u16);
+            (*(*self.r).connection).keepalive = AP_CONN_CLOSE;
             let rv = ap_pass_brigade((*self.r).output_filters, self.out);
             apr_brigade_cleanup(self.out as *mut c_void);
             status_result(rv)
@@ -273,6 +270,20 @@ pub unsafe fn send_now(r: *mut request_rec, bb: *mut apr_bucket_brigade) {
         // Below the request's filters, as httpd itself sends its end-of-request bucket.
         ap_pass_brigade((*c).output_filters, bb);
         apr_brigade_cleanup(bb as *mut c_void);
+    }
+}
+
+/// Appends an error bucket for `status` and the EOS to `bb`: before the headers went out,
+/// httpd answers `status` (its error response); after, a 502 makes it cut the response.
+///
+/// # Safety
+/// `r` must be a live request and `bb` a brigade of its connection.
+pub unsafe fn end_with_error(r: *mut request_rec, bb: *mut apr_bucket_brigade, status: u16) {
+    // SAFETY: caller's contract; the buckets come from the connection's allocator.
+    unsafe {
+        let alloc = (*(*r).connection).bucket_alloc;
+        brigade_insert_tail(bb, ap_bucket_error_create(status as c_int, std::ptr::null(), (*r).pool, alloc));
+        brigade_insert_tail(bb, apr_bucket_eos_create(alloc));
     }
 }
 

@@ -526,13 +526,8 @@ impl Live {
                 wit::HookResult::HttpStatus(status) => HookOutcome::Status(status),
             })
         };
-        match self.enter(module, stage, serial, limits, req, invoke) {
-            (Ok(outcome), mut req) => phase.check(outcome, &*req).unwrap_or_else(|reason| {
-                req.log(LogLevel::Error, &format!("{}: {}: {reason}", module.slot.name(), stage.name()));
-                HookOutcome::Failed(500)
-            }),
-            (Err(status), _) => HookOutcome::Failed(status),
-        }
+        self.enter(module, stage, serial, limits, req, invoke, |outcome, req| phase.check(outcome, req))
+            .unwrap_or_else(HookOutcome::Failed)
     }
 
     /// One filter call with a piece of the body, its answer checked.
@@ -569,18 +564,15 @@ impl Live {
                 wit::FilterResult::HttpStatus(status) => FilterOutcome::Status(status),
             })
         };
-        match self.enter(module, stage, serial, limits, req, invoke) {
-            (Ok(outcome), mut req) => outcome.check().unwrap_or_else(|reason| {
-                req.log(LogLevel::Error, &format!("{}: {}: {reason}", module.slot.name(), stage.name()));
-                FilterOutcome::Failed(500)
-            }),
-            (Err(status), _) => FilterOutcome::Failed(status),
-        }
+        self.enter(module, stage, serial, limits, req, invoke, |outcome, _| outcome.check()).unwrap_or_else(FilterOutcome::Failed)
     }
 
     /// Runs `invoke` as one guest call: a request handle in the store's table for its
-    /// duration, the deadline, the guest's output logged. A failure is logged (naming the
-    /// module and the stage), marks the instance failed and gives the status to answer.
+    /// duration, the deadline, the guest's output logged, its answer passed through `check`.
+    /// A failure is logged (naming the module and the stage) and gives the status to answer:
+    /// 500 for an answer `check` refuses; for a trap, 500 (503 at the deadline), and the
+    /// instance is not entered again.
+    #[allow(clippy::too_many_arguments)]
     fn enter<T>(
         &mut self,
         module: &ExtensionRef,
@@ -589,7 +581,8 @@ impl Live {
         limits: Limits,
         mut req: Box<dyn HttpdRequest>,
         invoke: impl AsyncFnOnce(&mut Live, Resource<RequestRef>) -> wasmtime::Result<T>,
-    ) -> (Result<T, u16>, Box<dyn HttpdRequest>) {
+        check: impl FnOnce(T, &dyn HttpdRequest) -> Result<T, String>,
+    ) -> Result<T, u16> {
         let path = module.slot.name();
         self.limits = limits;
         let data = self.store.data_mut();
@@ -599,7 +592,7 @@ impl Live {
             Ok(handle) => handle,
             Err(e) => {
                 req.log(LogLevel::Error, &format!("{path}: {}: no request handle: {e}", stage.name()));
-                return (Err(500), req);
+                return Err(500);
             }
         };
         let borrow = Resource::new_borrow(handle.rep());
@@ -621,14 +614,17 @@ impl Live {
                 for line in lines {
                     req.log(LogLevel::Warn, &format!("{path}: {}: {line}", stage.name()));
                 }
-                (Ok(value), req)
+                check(value, &*req).map_err(|reason| {
+                    req.log(LogLevel::Error, &format!("{path}: {}: {reason}", stage.name()));
+                    500
+                })
             }
             Err(e) => {
                 self.failed = true;
                 let said = lines.join(" | ");
                 let said = if said.is_empty() { String::new() } else { format!(" (guest output: {said})") };
                 req.log(LogLevel::Error, &format!("{path}: {}: {}{said}", stage.name(), crate::handler::one_line(&e)));
-                (Err(failure_status), req)
+                Err(failure_status)
             }
         }
     }

@@ -19,6 +19,10 @@ pub enum Phase {
     LogTransaction,
 }
 
+/// The statuses a hook or filter may answer with: httpd sends its redirect or error
+/// response for them.
+const ANSWER_STATUSES: std::ops::RangeInclusive<u16> = 300..=599;
+
 /// The phases a set of modules exports, as bits ([`Phase::bit`]).
 pub type PhaseSet = u16;
 
@@ -98,7 +102,7 @@ impl Phase {
             HookOutcome::Status(status) if self == Phase::LogTransaction => {
                 Err(format!("returned http-status({status}) in log-transaction, after the response was sent"))
             }
-            HookOutcome::Status(status) if !(300..=599).contains(&status) => Err(format!(
+            HookOutcome::Status(status) if !ANSWER_STATUSES.contains(&status) => Err(format!(
                 "returned http-status({status}): a hook's status must be a redirection or an error (300-599); \
                  for a 2xx response set-status and return ok"
             )),
@@ -190,7 +194,7 @@ impl FilterOutcome {
     /// A status must be a redirection or an error, as for hooks.
     pub(crate) fn check(self) -> Result<FilterOutcome, String> {
         match self {
-            FilterOutcome::Status(status) if !(300..=599).contains(&status) => {
+            FilterOutcome::Status(status) if !ANSWER_STATUSES.contains(&status) => {
                 Err(format!("returned http-status({status}): a filter's status must be a redirection or an error (300-599)"))
             }
             outcome => Ok(outcome),
