@@ -86,6 +86,30 @@ def test_hello_p1_and_p2(server, path):
     assert headers["content-type"] == "text/plain"
 
 
+def test_a_page_includes_what_wasm_handlers_serve():
+    # mod_include runs its subrequests after the page's EOS has passed: the Wasm handler and
+    # a WIT handler of the included URIs must still write their parts (they answered
+    # nothing and wrote nothing while httpd's eos_sent alone told whether they had answered).
+    config = location("/hello", "hello") + f"""
+<Location /wit/>
+    SetHandler phase-probe
+</Location>
+WasmApacheModule {guest("phase_probe", P2)}
+<Directory {{root}}/htdocs>
+    Options +Includes
+    AddOutputFilter INCLUDES .shtml
+</Directory>
+"""
+    page = 'a: <!--#include virtual="/hello" -->b: <!--#include virtual="/wit/part" -->end\n'
+    apache = Apache(config, extra_modules=["include"])
+    (apache.dir / "htdocs" / "page.shtml").write_text(page)
+    os.chmod(apache.dir / "htdocs" / "page.shtml", 0o644)
+    with apache:
+        status, _, body = apache.get("/page.shtml")
+        assert status == 200
+        assert body == b"a: Hello from WebAssembly!\nb: phase-probe handler uri=/wit/part\nend\n"
+
+
 def test_configured_content_type_wins_over_default(server):
     status, headers, _ = server.get("/typed")
     assert status == 200 and headers["content-type"] == "text/html"

@@ -1,6 +1,7 @@
 //! Extension modules (`WasmApacheModule`) in httpd's request phases: one hook per phase,
 //! and [`host::HttpdRequest`] over `request_rec` for the guest's calls.
 
+use std::cell::Cell;
 use std::ffi::c_void;
 use std::io;
 use std::os::raw::{c_char, c_int};
@@ -29,8 +30,11 @@ pub unsafe extern "C" fn wasm_register_phase_hooks() {
             register::<1>(phase);
             register::<2>(phase);
         }
-        // SAFETY: as in `register`.
-        unsafe { ap_hook_post_perdir_config(Some(auth_where_httpd_skips), ptr::null(), ptr::null(), APR_HOOK_MIDDLE as c_int) };
+        // SAFETY: as in `register`; httpd keeps the name, a static string.
+        unsafe {
+            ap_hook_post_perdir_config(Some(auth_where_httpd_skips), ptr::null(), ptr::null(), APR_HOOK_MIDDLE as c_int);
+            ap_register_output_filter(HOOK_FAILED_FILTER.as_ptr(), Some(hook_failed_filter), Some(hook_failed_init), AP_FTYPE_RESOURCE);
+        }
     })
 }
 
@@ -98,6 +102,50 @@ unsafe extern "C" fn phase_hook<const P: usize, const O: usize>(r: *mut request_
     behind_boundary(r, || unsafe { run_phase(r, Phase::ALL[P], HookOrder::ALL[O]) })
 }
 
+/// quick_handler at position `HookOrder::ALL[O]`. httpd also asks quick handlers whether
+/// they would serve a subrequest's URI (`lookup`); ours decline that, as mod_lua's do, so
+/// such a subrequest goes through the normal phases, auth included.
+unsafe extern "C" fn quick_hook<const O: usize>(r: *mut request_rec, lookup: c_int) -> c_int {
+    if lookup != 0 {
+        return DECLINED as c_int;
+    }
+    // SAFETY: httpd called the hook with its live request, on this thread.
+    behind_boundary(r, || unsafe { run_phase(r, Phase::QuickHandler, HookOrder::ALL[O]) })
+}
+
+/// insert_filter at position `HookOrder::ALL[O]`. httpd's hook returns nothing, so a failure
+/// adds [`HOOK_FAILED_FILTER`], which fails the request before its handler runs: a request
+/// must not be served without the filters its guest meant to add (a redaction, say).
+unsafe extern "C" fn insert_filter_hook<const O: usize>(r: *mut request_rec) {
+    // SAFETY: httpd called the hook with its live request, on this thread.
+    let status = behind_boundary(r, || unsafe { run_phase(r, Phase::InsertFilter, HookOrder::ALL[O]) });
+    if status != OK as c_int && status != DECLINED as c_int {
+        // SAFETY: `r` is live; the filter is registered in wasm_register_phase_hooks and its
+        // context is the status itself, not a pointer.
+        unsafe { ap_add_output_filter(HOOK_FAILED_FILTER.as_ptr(), status as usize as *mut c_void, r, (*r).connection) };
+    }
+}
+
+/// The output filter a failed insert-filter hook adds. httpd runs every filter's init
+/// function right after insert_filter and fails the request with a non-OK answer; this
+/// one's answers the status its context holds. Its filter function only passes the error
+/// response on.
+const HOOK_FAILED_FILTER: &std::ffi::CStr = c"WASM_INSERT_FILTER_FAILED";
+
+unsafe extern "C" fn hook_failed_init(f: *mut ap_filter_t) -> c_int {
+    // SAFETY: httpd calls init with the live filter we added; its ctx is a status.
+    guard(|_| HTTP_INTERNAL_SERVER_ERROR as c_int, || unsafe { (*f).ctx as usize as c_int })
+}
+
+unsafe extern "C" fn hook_failed_filter(f: *mut ap_filter_t, bb: *mut apr_bucket_brigade) -> apr_status_t {
+    // SAFETY: httpd calls the filter with itself and a brigade for the next one.
+    guard(|_| APR_EGENERAL as apr_status_t, || unsafe {
+        let next = (*f).next;
+        ap_remove_output_filter(f);
+        ap_pass_brigade(next, bb)
+    })
+}
+
 /// Registers `phase`'s hook for position `HookOrder::ALL[O]`.
 fn register<const O: usize>(phase: Phase) {
     let at = match HookOrder::ALL[O] {
@@ -107,32 +155,28 @@ fn register<const O: usize>(phase: Phase) {
     } as c_int;
     const PER_URI: c_int = AP_AUTH_INTERNAL_PER_URI as c_int;
     let (none, no) = (ptr::null(), ptr::null());
+    use Phase::*;
     // SAFETY: httpd's hook registration, called while it registers hooks; the functions are
     // 'static and behind the panic boundary (behind_boundary).
     unsafe {
         match phase {
-            Phase::TranslateName => ap_hook_translate_name(Some(phase_hook::<0, O>), none, no, at),
-            Phase::HeaderParser => ap_hook_header_parser(Some(phase_hook::<1, O>), none, no, at),
-            Phase::AccessChecker => ap_hook_check_access(Some(phase_hook::<2, O>), none, no, at, PER_URI),
-            Phase::CheckUserId => ap_hook_check_authn(Some(phase_hook::<3, O>), none, no, at, PER_URI),
-            Phase::AuthChecker => ap_hook_check_authz(Some(phase_hook::<4, O>), none, no, at, PER_URI),
-            Phase::TypeChecker => ap_hook_type_checker(Some(phase_hook::<5, O>), none, no, at),
-            Phase::Fixups => ap_hook_fixups(Some(phase_hook::<6, O>), none, no, at),
-            Phase::Handler => ap_hook_handler(Some(phase_hook::<7, O>), none, no, at),
-            Phase::LogTransaction => ap_hook_log_transaction(Some(phase_hook::<8, O>), none, no, at),
+            PostReadRequest => ap_hook_post_read_request(Some(phase_hook::<{ PostReadRequest as usize }, O>), none, no, at),
+            QuickHandler => ap_hook_quick_handler(Some(quick_hook::<O>), none, no, at),
+            PreTranslateName => ap_hook_pre_translate_name(Some(phase_hook::<{ PreTranslateName as usize }, O>), none, no, at),
+            TranslateName => ap_hook_translate_name(Some(phase_hook::<{ TranslateName as usize }, O>), none, no, at),
+            MapToStorage => ap_hook_map_to_storage(Some(phase_hook::<{ MapToStorage as usize }, O>), none, no, at),
+            HeaderParser => ap_hook_header_parser(Some(phase_hook::<{ HeaderParser as usize }, O>), none, no, at),
+            AccessChecker => ap_hook_check_access(Some(phase_hook::<{ AccessChecker as usize }, O>), none, no, at, PER_URI),
+            CheckUserId => ap_hook_check_authn(Some(phase_hook::<{ CheckUserId as usize }, O>), none, no, at, PER_URI),
+            AuthChecker => ap_hook_check_authz(Some(phase_hook::<{ AuthChecker as usize }, O>), none, no, at, PER_URI),
+            TypeChecker => ap_hook_type_checker(Some(phase_hook::<{ TypeChecker as usize }, O>), none, no, at),
+            Fixups => ap_hook_fixups(Some(phase_hook::<{ Fixups as usize }, O>), none, no, at),
+            InsertFilter => ap_hook_insert_filter(Some(insert_filter_hook::<O>), none, no, at),
+            Handler => ap_hook_handler(Some(phase_hook::<{ Handler as usize }, O>), none, no, at),
+            LogTransaction => ap_hook_log_transaction(Some(phase_hook::<{ LogTransaction as usize }, O>), none, no, at),
         }
     }
 }
-
-// The literal indices above are the phases' places in Phase::ALL.
-const _: () = {
-    assert!(Phase::TranslateName as usize == 0 && Phase::HeaderParser as usize == 1);
-    assert!(Phase::AccessChecker as usize == 2 && Phase::CheckUserId as usize == 3);
-    assert!(Phase::AuthChecker as usize == 4 && Phase::TypeChecker as usize == 5);
-    assert!(Phase::Fixups as usize == 6 && Phase::Handler as usize == 7);
-    assert!(Phase::LogTransaction as usize == 8 && Phase::COUNT == 9);
-    assert!(HookOrder::COUNT == 3);
-};
 
 /// A request hook's body inside the panic boundary: a panic is a 500 and a log line.
 fn behind_boundary(r: *mut request_rec, body: impl FnOnce() -> c_int) -> c_int {
@@ -173,7 +217,7 @@ unsafe fn run_phase(r: *mut request_rec, phase: Phase, order: HookOrder) -> c_in
     for ext in cfg.extensions.iter().filter(|e| e.order == order) {
         match instances.run(ext, phase, limits, scope, Box::new(HookRequest::new(r))) {
             HookOutcome::Declined => {}
-            HookOutcome::Ok if phase == Phase::Handler => {
+            HookOutcome::Ok if phase.serves() => {
                 // The response is complete: end it and send it now, as the content handler
                 // does (crate::request::send_now).
                 // SAFETY: `r` is live and its handler produced a complete response.
@@ -189,26 +233,29 @@ unsafe fn run_phase(r: *mut request_rec, phase: Phase, order: HookOrder) -> c_in
             HookOutcome::Failed(_) if phase == Phase::LogTransaction => {}
             HookOutcome::Status(status) | HookOutcome::Failed(status) => {
                 // SAFETY: `r` is live.
-                return unsafe { crate::hooks::already_answered(r) }.unwrap_or(status as c_int);
+                return unsafe { already_answered(r) }.unwrap_or(status as c_int);
             }
         }
     }
     result
 }
 
-/// The extension instances of one original request and the request itself, for the cleanup
-/// that ends them.
+/// What mod_wasm keeps for one original request (its subrequests and internal redirects
+/// included): the extension instances, the request itself for the cleanup that ends them,
+/// and which of its requests httpd has already answered.
 struct RequestState {
     instances: RequestInstances,
     r: *mut request_rec,
+    /// The request an error response was sent for from inside its body's flow (see
+    /// [`mark_answered`]); null while none was.
+    answered: Cell<*mut request_rec>,
 }
 
-/// The extension instances of the request `r` belongs to: subrequests and internal
-/// redirects share those of the original request, which ends them with its pool.
+/// The state of the original request `r` belongs to, made on first use if `create`.
 ///
 /// # Safety
 /// `r` must be a live request; the reference must not outlive the original request's pool.
-pub(crate) unsafe fn request_instances<'a>(r: *mut request_rec) -> &'a RequestInstances {
+unsafe fn request_state<'a>(r: *mut request_rec, create: bool) -> Option<&'a RequestState> {
     let mut root = r;
     // SAFETY: main and prev of a live request are NULL or live requests of the same chain.
     unsafe {
@@ -227,13 +274,66 @@ pub(crate) unsafe fn request_instances<'a>(r: *mut request_rec) -> &'a RequestIn
     // SAFETY: the slot belongs to this request and is read and written on its thread only.
     unsafe {
         if (*slot).is_null() {
-            let state = Box::into_raw(Box::new(RequestState { instances: RequestInstances::default(), r: root }));
+            if !create {
+                return None;
+            }
+            let state = RequestState { instances: RequestInstances::default(), r: root, answered: Cell::new(ptr::null_mut()) };
+            let state = Box::into_raw(Box::new(state));
             apr_pool_cleanup_register((*root).pool, state as *mut c_void, Some(end_request), Some(apr_pool_cleanup_null));
             *slot = state as *mut c_void;
         }
         // Shared only: a nested call (a subrequest during a guest's call) may reach it too.
-        &(*(*slot as *const RequestState)).instances
+        Some(&*(*slot as *const RequestState))
     }
+}
+
+/// The extension instances of the request `r` belongs to: subrequests and internal
+/// redirects share those of the original request, which ends them with its pool.
+///
+/// # Safety
+/// `r` must be a live request; the reference must not outlive the original request's pool.
+pub(crate) unsafe fn request_instances<'a>(r: *mut request_rec) -> &'a RequestInstances {
+    // SAFETY: caller's contract.
+    match unsafe { request_state(r, true) } {
+        Some(state) => &state.instances,
+        None => unreachable!("request_state makes the state when asked to"),
+    }
+}
+
+/// Notes that httpd has been given a whole response for `r` from inside its body's flow: an
+/// input filter refused the body while it was read, or an output filter (or the handler)
+/// ended the response with an error.
+///
+/// # Safety
+/// `r` must be a live request, on its thread.
+pub(crate) unsafe fn mark_answered(r: *mut request_rec) {
+    // SAFETY: caller's contract.
+    if let Some(state) = unsafe { request_state(r, true) } {
+        state.answered.set(r);
+    }
+}
+
+/// `AP_FILTER_ERROR` ("the response is taken care of") when httpd has already been given a
+/// whole response for `r` or a request it is a subrequest of ([`mark_answered`]): a status
+/// returned then would make httpd answer twice, and more body would follow the response on
+/// the wire. (`eos_sent` cannot tell: a page's EOS has passed when mod_include runs the
+/// subrequests it includes.) An ErrorDocument's internal redirect is a new response.
+///
+/// # Safety
+/// `r` must be a live request, on its thread.
+pub(crate) unsafe fn already_answered(r: *mut request_rec) -> Option<c_int> {
+    // SAFETY: caller's contract.
+    let answered = unsafe { request_state(r, false) }?.answered.get();
+    let mut q = r;
+    // A subrequest reads its main request's body, so a refusal ends the main request.
+    while !q.is_null() {
+        if q == answered {
+            return Some(AP_FILTER_ERROR);
+        }
+        // SAFETY: the main requests of a live request are live.
+        q = unsafe { (*q).main };
+    }
+    None
 }
 
 /// The original request's pool cleanup: its extension instances learn that it ended and
@@ -404,7 +504,7 @@ impl HttpdRequest for HookRequest {
 
     fn write_body(&mut self, data: &[u8]) -> io::Result<()> {
         // SAFETY: the request is live during its hook call.
-        if unsafe { crate::hooks::already_answered(self.r) }.is_some() {
+        if unsafe { already_answered(self.r) }.is_some() {
             return Err(io::Error::new(io::ErrorKind::BrokenPipe, "httpd has already answered (a filter refused the request)"));
         }
         let Ok(len) = c_int::try_from(data.len()) else {

@@ -597,7 +597,7 @@ unsafe fn filter_input(
 unsafe fn refuse(r: *mut request_rec, alloc: *mut apr_bucket_alloc_t, status: u16) -> apr_status_t {
     // SAFETY: caller's contract.
     unsafe {
-        if crate::hooks::already_answered(r).is_some() {
+        if crate::extensions::already_answered(r).is_some() {
             return AP_FILTER_ERROR;
         }
         // Once the response has begun, only a 502 makes httpd cut it rather than end it as if

@@ -192,7 +192,7 @@ unsafe fn serve(r: *mut request_rec) -> c_int {
     match host::handler::serve(cfg, env, unsafe { ApacheRequest::new(r) }) {
         Outcome::Served => OK as c_int,
         // SAFETY: `r` is live.
-        Outcome::Status(status) => unsafe { already_answered(r) }.unwrap_or(status as c_int),
+        Outcome::Status(status) => unsafe { crate::extensions::already_answered(r) }.unwrap_or(status as c_int),
         Outcome::InternalRedirect(location) => {
             // As mod_cgi: the redirect is a GET without the original body.
             // SAFETY: `r` is live; the location is copied into its pool.
@@ -241,25 +241,4 @@ unsafe fn cgi_environment(r: *mut request_rec, cfg: &DirConfig) -> Vec<(String, 
         }
     }
     env
-}
-
-/// `AP_FILTER_ERROR` ("the response is taken care of") when httpd has already sent a whole
-/// response for `r`: an input filter refused its body while it was read (a `WasmInputFilter`
-/// answering 400, say). A status returned then would make httpd answer twice.
-///
-/// # Safety
-/// `r` must be a live request, on its thread.
-pub(crate) unsafe fn already_answered(r: *mut request_rec) -> Option<c_int> {
-    // A subrequest reads its main request's body, so a refusal ends the main request.
-    let mut q = r;
-    while !q.is_null() {
-        // SAFETY: `r` and its main requests are live (caller).
-        unsafe {
-            if (*q).eos_sent != 0 {
-                return Some(AP_FILTER_ERROR);
-            }
-            q = (*q).main;
-        }
-    }
-    None
 }

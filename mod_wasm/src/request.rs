@@ -143,7 +143,7 @@ impl ApacheRequest {
     /// program writes from then on must not follow that response on the wire.
     fn answered(&self) -> bool {
         // SAFETY: the request is live while the handler runs.
-        unsafe { crate::hooks::already_answered(self.r).is_some() }
+        unsafe { crate::extensions::already_answered(self.r).is_some() }
     }
 }
 
@@ -275,12 +275,14 @@ pub unsafe fn send_now(r: *mut request_rec, bb: *mut apr_bucket_brigade) {
 
 /// Appends an error bucket for `status` and the EOS to `bb`: before the headers went out,
 /// httpd answers `status` (its error response); after, a 502 makes it cut the response.
+/// `r` counts as answered from now on ([`crate::extensions::already_answered`]).
 ///
 /// # Safety
 /// `r` must be a live request and `bb` a brigade of its connection.
 pub unsafe fn end_with_error(r: *mut request_rec, bb: *mut apr_bucket_brigade, status: u16) {
     // SAFETY: caller's contract; the buckets come from the connection's allocator.
     unsafe {
+        crate::extensions::mark_answered(r);
         let alloc = (*(*r).connection).bucket_alloc;
         brigade_insert_tail(bb, ap_bucket_error_create(status as c_int, std::ptr::null(), (*r).pool, alloc));
         brigade_insert_tail(bb, apr_bucket_eos_create(alloc));

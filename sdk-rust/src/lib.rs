@@ -203,11 +203,13 @@ impl<'a> Request<'a> {
         Table { request: self.inner, table }
     }
 
-    /// Up to `max` bytes of the request body; empty at its end (access-checker and handler).
+    /// Up to `max` bytes of the request body; empty at its end (access-checker,
+    /// quick-handler and handler).
     pub fn read_body(&self, max: u32) -> Result<Vec<u8>, Error> {
         self.inner.read_body(max)
     }
-    /// The whole request body (access-checker and handler). `LimitRequestBody` applies.
+    /// The whole request body (access-checker, quick-handler and handler).
+    /// `LimitRequestBody` applies.
     pub fn read_body_to_end(&self) -> Result<Vec<u8>, Error> {
         let mut body = Vec::new();
         loop {
@@ -218,7 +220,7 @@ impl<'a> Request<'a> {
             body.extend_from_slice(&chunk);
         }
     }
-    /// Appends to the response body (handler).
+    /// Appends to the response body (quick-handler and handler).
     pub fn write_body(&self, data: &[u8]) -> Result<(), Error> {
         self.inner.write_body(data)
     }
@@ -278,14 +280,35 @@ impl Table<'_> {
 /// An extension module: override the phases you take part in. Every method declines by
 /// default. `self` lives for one request (see the crate documentation).
 ///
-/// Return values follow httpd: [`HookResult::Ok`] (phase handled; for translate-name,
-/// check-user-id, auth-checker, type-checker and handler no other module runs),
-/// [`HookResult::Declined`], [`HookResult::Done`] (response complete), or
-/// [`HookResult::HttpStatus`] to stop with that status.
+/// Return values follow httpd: [`HookResult::Ok`] (phase handled; in the RUN_FIRST phases,
+/// quick-handler, pre-translate-name, translate-name, map-to-storage, check-user-id,
+/// auth-checker, type-checker and handler, no other module runs), [`HookResult::Declined`],
+/// [`HookResult::Done`] (response complete), or [`HookResult::HttpStatus`] to stop with that
+/// status.
 #[allow(unused_variables)]
 pub trait Module: Default + 'static {
+    /// The request line and headers have just been read. Internal redirects run it again.
+    /// Only modules loaded outside any section (server or virtual host) take part.
+    fn post_read_request(&mut self, r: &Request) -> HookResult {
+        HookResult::Declined
+    }
+    /// Serve the request before httpd maps it (a cache, a maintenance page): write the body
+    /// with [`Request::write_body`] and return Ok, or decline. No auth phase has run. Only
+    /// modules loaded outside any section take part.
+    fn quick_handler(&mut self, r: &Request) -> HookResult {
+        HookResult::Declined
+    }
+    /// See the URI before httpd decodes its %-escapes; [`HookResult::Done`] keeps it as is.
+    fn pre_translate_name(&mut self, r: &Request) -> HookResult {
+        HookResult::Declined
+    }
     /// Map the URI: change it with [`Request::set_uri`], or set the filename and return Ok.
     fn translate_name(&mut self, r: &Request) -> HookResult {
+        HookResult::Declined
+    }
+    /// Return Ok when the request is not a file: httpd then skips its `<Directory>` and
+    /// `<Files>` sections (their auth included). Only modules loaded outside any section.
+    fn map_to_storage(&mut self, r: &Request) -> HookResult {
         HookResult::Declined
     }
     fn header_parser(&mut self, r: &Request) -> HookResult {
@@ -306,6 +329,11 @@ pub trait Module: Default + 'static {
         HookResult::Declined
     }
     fn fixups(&mut self, r: &Request) -> HookResult {
+        HookResult::Declined
+    }
+    /// Add filters to this request ([`Request::add_output_filter`]) just before its handler.
+    /// Return Ok or Declined: httpd ignores a status here.
+    fn insert_filter(&mut self, r: &Request) -> HookResult {
         HookResult::Declined
     }
     /// Produce the response with [`Request::write_body`] and return Ok, or decline.
@@ -407,8 +435,9 @@ impl<M: Module> __PerRequest<M> {
 /// Exports a [`Module`] for the listed phases and filters:
 /// `export!(MyModule => access_checker, fixups, log_transaction);`
 ///
-/// Phases: `translate_name`, `header_parser`, `access_checker`, `check_user_id`,
-/// `auth_checker`, `type_checker`, `fixups`, `handler`, `log_transaction`.
+/// Phases: `post_read_request`, `quick_handler`, `pre_translate_name`, `translate_name`,
+/// `map_to_storage`, `header_parser`, `access_checker`, `check_user_id`, `auth_checker`,
+/// `type_checker`, `fixups`, `insert_filter`, `handler`, `log_transaction`.
 /// Filters: `output_filter`, `input_filter`.
 #[macro_export]
 macro_rules! export {
@@ -431,13 +460,18 @@ macro_rules! export {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __export_phase {
+    (post_read_request, $m:ty) => { $crate::__phase_impl!(post_read_request, post_read_request, export_post_read_request, $m); };
+    (quick_handler, $m:ty) => { $crate::__phase_impl!(quick_handler, quick_handler, export_quick_handler, $m); };
+    (pre_translate_name, $m:ty) => { $crate::__phase_impl!(pre_translate_name, pre_translate_name, export_pre_translate_name, $m); };
     (translate_name, $m:ty) => { $crate::__phase_impl!(translate_name, translate_name, export_translate_name, $m); };
+    (map_to_storage, $m:ty) => { $crate::__phase_impl!(map_to_storage, map_to_storage, export_map_to_storage, $m); };
     (header_parser, $m:ty) => { $crate::__phase_impl!(header_parser, header_parser, export_header_parser, $m); };
     (access_checker, $m:ty) => { $crate::__phase_impl!(access_checker, access_checker, export_access_checker, $m); };
     (check_user_id, $m:ty) => { $crate::__phase_impl!(check_user_id, check_user_id, export_check_user_id, $m); };
     (auth_checker, $m:ty) => { $crate::__phase_impl!(auth_checker, auth_checker, export_auth_checker, $m); };
     (type_checker, $m:ty) => { $crate::__phase_impl!(type_checker, type_checker, export_type_checker, $m); };
     (fixups, $m:ty) => { $crate::__phase_impl!(fixups, fixups, export_fixups, $m); };
+    (insert_filter, $m:ty) => { $crate::__phase_impl!(insert_filter, insert_filter, export_insert_filter, $m); };
     (handler, $m:ty) => { $crate::__phase_impl!(handler, handler, export_handler, $m); };
     (log_transaction, $m:ty) => { $crate::__phase_impl!(log_transaction, log_transaction, export_log_transaction, $m); };
     (output_filter, $m:ty) => { $crate::__filter_impl!(output_filter, export_output_filter, $m); };

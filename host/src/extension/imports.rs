@@ -248,7 +248,7 @@ impl wit::HostRequest for ExtState {
     fn read_body(&mut self, r: R, max: u32) -> Res<Result<Vec<u8>, wit::Error>> {
         let call = self.call(&r)?;
         if !call.stage.reads_body() {
-            let msg = format!("the request body can be read in access-checker and handler, not {}", call.stage.name());
+            let msg = format!("the request body can be read in access-checker, quick-handler and handler, not {}", call.stage.name());
             return Ok(Err(wit::Error::WrongPhase(msg)));
         }
         let mut buf = vec![0u8; (max as usize).min(1 << 20)];
@@ -263,7 +263,7 @@ impl wit::HostRequest for ExtState {
     fn write_body(&mut self, r: R, data: Vec<u8>) -> Res<Result<(), wit::Error>> {
         let call = self.call(&r)?;
         if !call.stage.writes_body() {
-            let msg = format!("the response body can be written in handler, not {}", call.stage.name());
+            let msg = format!("the response body can be written in quick-handler and handler, not {}", call.stage.name());
             return Ok(Err(wit::Error::WrongPhase(msg)));
         }
         Ok(call.req.write_body(&data).map_err(|e| wit::Error::Io(e.to_string())))

@@ -8,13 +8,18 @@ use crate::request::{Field, HttpdRequest};
 /// A request phase, in httpd's order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
+    PostReadRequest,
+    QuickHandler,
+    PreTranslateName,
     TranslateName,
+    MapToStorage,
     HeaderParser,
     AccessChecker,
     CheckUserId,
     AuthChecker,
     TypeChecker,
     Fixups,
+    InsertFilter,
     Handler,
     LogTransaction,
 }
@@ -39,16 +44,21 @@ pub enum HookOutcome {
 }
 
 impl Phase {
-    pub const COUNT: usize = 9;
+    pub const COUNT: usize = 14;
     /// Every phase; `ALL[p as usize] == p`.
     pub const ALL: [Phase; Phase::COUNT] = [
+        Phase::PostReadRequest,
+        Phase::QuickHandler,
+        Phase::PreTranslateName,
         Phase::TranslateName,
+        Phase::MapToStorage,
         Phase::HeaderParser,
         Phase::AccessChecker,
         Phase::CheckUserId,
         Phase::AuthChecker,
         Phase::TypeChecker,
         Phase::Fixups,
+        Phase::InsertFilter,
         Phase::Handler,
         Phase::LogTransaction,
     ];
@@ -56,13 +66,18 @@ impl Phase {
     /// The WIT interface (and function) name.
     pub fn name(self) -> &'static str {
         match self {
+            Phase::PostReadRequest => "post-read-request",
+            Phase::QuickHandler => "quick-handler",
+            Phase::PreTranslateName => "pre-translate-name",
             Phase::TranslateName => "translate-name",
+            Phase::MapToStorage => "map-to-storage",
             Phase::HeaderParser => "header-parser",
             Phase::AccessChecker => "access-checker",
             Phase::CheckUserId => "check-user-id",
             Phase::AuthChecker => "auth-checker",
             Phase::TypeChecker => "type-checker",
             Phase::Fixups => "fixups",
+            Phase::InsertFilter => "insert-filter",
             Phase::Handler => "handler",
             Phase::LogTransaction => "log-transaction",
         }
@@ -76,15 +91,33 @@ impl Phase {
     /// httpd's RUN_FIRST phases end at the first module that answers `ok`; the others
     /// (RUN_ALL) go on to the next module.
     pub fn run_first(self) -> bool {
+        use Phase::*;
         matches!(
             self,
-            Phase::TranslateName | Phase::CheckUserId | Phase::AuthChecker | Phase::TypeChecker | Phase::Handler
+            QuickHandler | PreTranslateName | TranslateName | MapToStorage | CheckUserId | AuthChecker | TypeChecker | Handler
         )
+    }
+
+    /// Whether `ok` here means the guest wrote the whole response (handler, quick-handler).
+    pub fn serves(self) -> bool {
+        matches!(self, Phase::QuickHandler | Phase::Handler)
     }
 
     /// Whether the guest may read the request body in this phase.
     pub(crate) fn reads_body(self) -> bool {
-        matches!(self, Phase::AccessChecker | Phase::Handler)
+        matches!(self, Phase::AccessChecker | Phase::QuickHandler | Phase::Handler)
+    }
+
+    /// What `done` means in this phase, if anything: the response is complete (the phases
+    /// that serve), or in pre-translate-name that httpd must not decode the URI.
+    fn takes_done(self) -> bool {
+        self.serves() || self == Phase::PreTranslateName
+    }
+
+    /// Phases whose hook cannot stop the request with a status: the response is gone
+    /// (log-transaction), or httpd ignores what the hook returns (insert-filter).
+    fn takes_status(self) -> bool {
+        !matches!(self, Phase::LogTransaction | Phase::InsertFilter)
     }
 
     /// Checks a guest's answer against what httpd makes of it in this phase. `Err` says why
@@ -95,13 +128,19 @@ impl Phase {
             HookOutcome::Ok if self == Phase::TranslateName && req.field(Field::Filename).is_none() => {
                 Err("returned ok without setting a filename (set-filename first, or decline to let httpd map the URI)".into())
             }
-            HookOutcome::Done if self != Phase::Handler => Err(format!(
-                "returned done, which means \"the response is complete\" and only the handler phase can complete one, not {}",
+            HookOutcome::Done if !self.takes_done() => Err(format!(
+                "returned done, which means \"the response is complete\" and only handler and quick-handler can complete \
+                 one (or, in pre-translate-name, \"do not decode the URI\"), not {}",
                 self.name()
             )),
             HookOutcome::Status(status) if self == Phase::LogTransaction => {
                 Err(format!("returned http-status({status}) in log-transaction, after the response was sent"))
             }
+            HookOutcome::Status(status) if !self.takes_status() => Err(format!(
+                "returned http-status({status}) in {}, whose answer httpd ignores: decide the status in an earlier \
+                 phase (access-checker, fixups)",
+                self.name()
+            )),
             HookOutcome::Status(status) if !ANSWER_STATUSES.contains(&status) => Err(format!(
                 "returned http-status({status}): a hook's status must be a redirection or an error (300-599); \
                  for a 2xx response set-status and return ok"
@@ -223,7 +262,7 @@ impl Stage {
     }
 
     pub(crate) fn writes_body(self) -> bool {
-        self == Stage::Hook(Phase::Handler)
+        matches!(self, Stage::Hook(phase) if phase.serves())
     }
 }
 
@@ -272,13 +311,15 @@ mod tests {
         let refused = |phase: Phase, outcome| phase.check(outcome, &req).is_err();
         assert!(refused(Phase::TranslateName, HookOutcome::Ok), "ok without a filename");
         for phase in Phase::ALL {
-            assert_eq!(refused(phase, HookOutcome::Done), phase != Phase::Handler, "{phase:?} done");
+            let takes_done = matches!(phase, Phase::Handler | Phase::QuickHandler | Phase::PreTranslateName);
+            assert_eq!(refused(phase, HookOutcome::Done), !takes_done, "{phase:?} done");
             assert!(!refused(phase, HookOutcome::Declined));
             for status in [0, 1, 99, 100, 200, 204, 299, 600, 1000, 65535] {
                 assert!(refused(phase, HookOutcome::Status(status)), "{phase:?} {status}");
             }
             for status in [301, 401, 403, 404, 500, 503, 599] {
-                assert_eq!(refused(phase, HookOutcome::Status(status)), phase == Phase::LogTransaction);
+                let ignored = matches!(phase, Phase::LogTransaction | Phase::InsertFilter);
+                assert_eq!(refused(phase, HookOutcome::Status(status)), ignored, "{phase:?} {status}");
             }
         }
         let mut mapped = MemoryHttpdRequest::default();

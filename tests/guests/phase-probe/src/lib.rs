@@ -1,0 +1,104 @@
+//! An extension module for the early and late phases (post-read-request, quick-handler,
+//! pre-translate-name, map-to-storage, insert-filter). Every hook it exports logs one info
+//! line, `phase-probe <phase> uri=<URI>`, so a test can tell which phases ran, in which
+//! order, for which request. The config string picks what else it does:
+//!
+//! - `quick`: quick-handler serves URIs under `/quick/` itself (`quick: <URI>`);
+//! - `keep-escapes`: pre-translate-name answers done, so httpd does not decode the URI;
+//! - `not-storage`: map-to-storage answers ok for URIs under `/virtual/`, so httpd skips its
+//!   `<Directory>` walk for them;
+//! - `insert=NAME`: insert-filter adds the output filter NAME;
+//! - `trap-insert`: insert-filter executes `unreachable`;
+//! - `status-insert`: insert-filter answers http-status(403), which httpd cannot honour;
+//! - the handler `phase-probe` answers `phase-probe handler uri=<URI>`.
+use mod_wasm_sdk::{export, log_info, HookResult, Module, Request};
+
+#[derive(Default)]
+struct Probe;
+
+fn has(r: &Request, word: &str) -> bool {
+    words(r).any(|w| w == word)
+}
+
+fn words(r: &Request) -> impl Iterator<Item = String> {
+    let config = r.module_config().unwrap_or_default();
+    config.split_whitespace().map(str::to_owned).collect::<Vec<_>>().into_iter()
+}
+
+fn seen(r: &Request, phase: &str) {
+    log_info!(r, "phase-probe {phase} uri={}", r.uri());
+}
+
+impl Module for Probe {
+    fn post_read_request(&mut self, r: &Request) -> HookResult {
+        seen(r, "post-read-request");
+        HookResult::Declined
+    }
+
+    fn quick_handler(&mut self, r: &Request) -> HookResult {
+        seen(r, "quick-handler");
+        if !has(r, "quick") || !r.uri().starts_with("/quick/") {
+            return HookResult::Declined;
+        }
+        let _ = r.set_content_type("text/plain");
+        match r.write_body(format!("quick: {}\n", r.uri()).as_bytes()) {
+            Ok(()) => HookResult::Ok,
+            Err(e) => panic!("phase-probe: write-body: {e:?}"),
+        }
+    }
+
+    fn pre_translate_name(&mut self, r: &Request) -> HookResult {
+        seen(r, "pre-translate-name");
+        if has(r, "keep-escapes") {
+            HookResult::Done
+        } else {
+            HookResult::Declined
+        }
+    }
+
+    fn translate_name(&mut self, r: &Request) -> HookResult {
+        seen(r, "translate-name");
+        HookResult::Declined
+    }
+
+    fn map_to_storage(&mut self, r: &Request) -> HookResult {
+        seen(r, "map-to-storage");
+        if has(r, "not-storage") && r.uri().starts_with("/virtual/") {
+            HookResult::Ok
+        } else {
+            HookResult::Declined
+        }
+    }
+
+    fn insert_filter(&mut self, r: &Request) -> HookResult {
+        seen(r, "insert-filter");
+        if has(r, "trap-insert") {
+            core::arch::wasm32::unreachable();
+        }
+        if has(r, "status-insert") {
+            return HookResult::HttpStatus(403);
+        }
+        for word in words(r) {
+            if let Some(name) = word.strip_prefix("insert=") {
+                if let Err(e) = r.add_output_filter(name) {
+                    panic!("phase-probe: cannot add {name}: {e:?}");
+                }
+            }
+        }
+        HookResult::Ok
+    }
+
+    fn handler(&mut self, r: &Request) -> HookResult {
+        if r.handler().as_deref() != Some("phase-probe") {
+            return HookResult::Declined;
+        }
+        seen(r, "handler");
+        let _ = r.set_content_type("text/plain");
+        match r.write_body(format!("phase-probe handler uri={}\n", r.uri()).as_bytes()) {
+            Ok(()) => HookResult::Ok,
+            Err(e) => panic!("phase-probe: write-body: {e:?}"),
+        }
+    }
+}
+
+export!(Probe => post_read_request, quick_handler, pre_translate_name, translate_name, map_to_storage, insert_filter, handler);
