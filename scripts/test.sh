@@ -15,11 +15,11 @@ if git rev-parse --git-dir >/dev/null 2>&1; then
 fi
 
 cargo test --release -p mod_wasm_host --features testing
-# The SDK's own unit tests (Replace) and the filter examples' (scanner, JSON validator),
+# The SDK's own unit tests (Replace) and the examples' (scanner, JSON validator, time ranges),
 # built natively.
 CARGO_TARGET_DIR="$PWD/target/native" cargo test --release --manifest-path sdk-rust/Cargo.toml
 (cd sdk-examples && CARGO_TARGET_DIR="$PWD/../target/native" cargo test --release \
-    --target "$(rustc -vV | sed -n 's/^host: //p')" -p html-inject -p redact-email -p json-guard)
+    --target "$(rustc -vV | sed -n 's/^host: //p')" -p html-inject -p redact-email -p json-guard -p office-hours)
 python3 -m pytest -q tests/ "$@"
 
 # A short bounded run of every fuzz target (scripts/fuzz.sh 300 for a longer one).

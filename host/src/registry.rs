@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::engine::Loaded;
-use crate::extension::{ExtensionRef, FilterKind};
+use crate::extension::{ExtensionRef, Provides};
 use crate::validate::{self, ValidateError, WasmInfo};
 
 /// One configured `.wasm` file.
@@ -71,51 +71,52 @@ fn slots() -> std::sync::MutexGuard<'static, Vec<(PathBuf, Arc<ModuleSlot>)>> {
     SLOTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Forgets the slots and filters of the previous configuration (httpd re-reads its
+/// Forgets the slots and definitions of the previous configuration (httpd re-reads its
 /// configuration on every start and restart; sections of the old one keep their `Arc`s until
 /// their pool is cleared).
 pub fn reset() {
     slots().clear();
-    filters().clear();
+    definitions().clear();
 }
 
-/// A body filter defined in the configuration.
+/// A named definition of the configuration: a body filter or an authorization provider.
 #[derive(Debug)]
-pub struct FilterDef {
-    /// The name as the directive gave it (httpd matches filter names case-insensitively).
+pub struct Definition {
+    /// The name as the directive gave it (httpd matches filter and provider names
+    /// case-insensitively).
     pub name: String,
-    pub kind: FilterKind,
+    pub provides: Provides,
     /// The module, and the directive's config string.
     pub module: ExtensionRef,
 }
 
-static FILTERS: Mutex<Vec<Arc<FilterDef>>> = Mutex::new(Vec::new());
+static DEFINITIONS: Mutex<Vec<Arc<Definition>>> = Mutex::new(Vec::new());
 
-fn filters() -> std::sync::MutexGuard<'static, Vec<Arc<FilterDef>>> {
+fn definitions() -> std::sync::MutexGuard<'static, Vec<Arc<Definition>>> {
     // As for SLOTS: pushes and clears are whole.
-    FILTERS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    DEFINITIONS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Defines a filter; a name may be defined once per kind, and at most `max` filters of a
-/// kind. Returns its number among the filters of its kind (0, 1, …): mod_wasm gives each
-/// number its own httpd filter function, because a filter called through mod_filter
-/// (`AddOutputFilterByType`, `FilterProvider`) runs under mod_filter's name, not its own.
-pub fn define_filter(def: FilterDef, max: usize) -> Result<usize, String> {
-    let mut filters = filters();
-    let same_kind = filters.iter().filter(|f| f.kind == def.kind).count();
-    if filters.iter().any(|f| f.kind == def.kind && f.name.eq_ignore_ascii_case(&def.name)) {
-        return Err(format!("{} is already defined by an earlier {} line", def.name, def.kind.directive()));
+/// Adds a definition; a name may be defined once per kind, and at most `max` of a kind.
+/// Returns its number among the definitions of its kind (0, 1, …): mod_wasm gives each
+/// number its own httpd function, because httpd does not tell a filter or a provider its
+/// name when it calls it (a filter run through mod_filter carries mod_filter's name).
+pub fn define(def: Definition, max: usize) -> Result<usize, String> {
+    let mut defs = definitions();
+    let same_kind = defs.iter().filter(|d| d.provides == def.provides).count();
+    if defs.iter().any(|d| d.provides == def.provides && d.name.eq_ignore_ascii_case(&def.name)) {
+        return Err(format!("{} is already defined by an earlier {} line", def.name, def.provides.directive()));
     }
     if same_kind >= max {
-        return Err(format!("at most {max} {} lines are supported", def.kind.directive()));
+        return Err(format!("at most {max} {} lines are supported", def.provides.directive()));
     }
-    filters.push(Arc::new(def));
+    defs.push(Arc::new(def));
     Ok(same_kind)
 }
 
-/// Filter number `index` of `kind`, as [`define_filter`] numbered it.
-pub fn filter(kind: FilterKind, index: usize) -> Option<Arc<FilterDef>> {
-    filters().iter().filter(|f| f.kind == kind).nth(index).cloned()
+/// Definition number `index` of `provides`, as [`define`] numbered it.
+pub fn definition(provides: Provides, index: usize) -> Option<Arc<Definition>> {
+    definitions().iter().filter(|d| d.provides == provides).nth(index).cloned()
 }
 
 /// Validates `path` and returns its slot; a file named by several sections is read once.

@@ -30,10 +30,10 @@ const char *wasm_cmd_apache_module(cmd_parms *cmd,
                                    const char *order);
 
 /**
- * `WasmOutputFilter` and `WasmInputFilter`; the command table's `cmd_data` names the
- * filter kind (its WIT name).
+ * `WasmOutputFilter`, `WasmInputFilter` and `WasmAuthzProvider`: `NAME /path/module.wasm
+ * [config string]`. The command table's `cmd_data` names what is defined (its WIT name).
  */
-const char *wasm_cmd_filter(cmd_parms *cmd,
+const char *wasm_cmd_define(cmd_parms *cmd,
                             void *cfg,
                             const char *name,
                             const char *path,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::ptr;
 
 use host::config::{DirConfig, ModuleRef};
-use host::extension::{FilterKind, HookOrder};
+use host::extension::{FilterKind, HookOrder, Provides};
 use host::validate::{self, WasmInfo, WasmKind};
 
 use crate::boundary::guard;
@@ -344,10 +344,14 @@ pub unsafe extern "C" fn wasm_cmd_apache_module(
     }
 }
 
-/// `WasmOutputFilter` and `WasmInputFilter`; the command table's `cmd_data` names the
-/// filter kind (its WIT name).
+/// What a named definition can provide, found by the WIT name the command table's
+/// `cmd_data` gives.
+const DEFINABLE: [Provides; 3] = [Provides::Filter(FilterKind::Output), Provides::Filter(FilterKind::Input), Provides::Authz];
+
+/// `WasmOutputFilter`, `WasmInputFilter` and `WasmAuthzProvider`: `NAME /path/module.wasm
+/// [config string]`. The command table's `cmd_data` names what is defined (its WIT name).
 #[no_mangle]
-pub unsafe extern "C" fn wasm_cmd_filter(
+pub unsafe extern "C" fn wasm_cmd_define(
     cmd: *mut cmd_parms,
     cfg: *mut c_void,
     name: *const c_char,
@@ -360,8 +364,28 @@ pub unsafe extern "C" fn wasm_cmd_filter(
     unsafe {
         directive(cmd, |_| {
             let info = c_str((*cmd).info as *const c_char);
-            let kind = FilterKind::ALL.into_iter().find(|k| k.name() == info).ok_or("unknown filter kind")?;
-            crate::filters::define(kind, cmd, name, path, config)
+            let provides = DEFINABLE.into_iter().find(|p| p.name() == info).ok_or("unknown definition kind")?;
+            let name = c_str(name);
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b)) {
+                let noun = if provides == Provides::Authz { "provider" } else { "filter" };
+                return Err(format!("`{name}` is not a {noun} name (letters, digits, _ - .)"));
+            }
+            let path = server_path(cmd, &c_str(path))?;
+            let check = host::extension::check_provider_module(provides);
+            let slot = host::registry::register(&path, check).map_err(|e| e.to_string())?;
+            let config = (!config.is_null()).then(|| std::sync::Arc::from(c_str(config)));
+            let module = host::extension::ExtensionRef { slot, config, order: Default::default() };
+            let def = host::registry::Definition { name: name.clone(), provides, module };
+            let max = match provides {
+                Provides::Filter(_) => crate::filters::MAX_FILTERS,
+                Provides::Authz => crate::authz::MAX_PROVIDERS,
+            };
+            let index = host::registry::define(def, max)?;
+            match provides {
+                Provides::Filter(kind) => crate::filters::register(kind, index, &name, (*cmd).pool),
+                Provides::Authz => crate::authz::register(index, &name, (*cmd).pool),
+            }
+            Ok(())
         }, cfg)
     }
 }

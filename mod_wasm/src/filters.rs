@@ -13,9 +13,9 @@ use std::os::raw::c_char;
 use std::ptr;
 use std::sync::Arc;
 
-use host::extension::{ChunkEnd, FilterKind, FilterOutcome, FilterStream, Scope};
+use host::extension::{ChunkEnd, FilterKind, FilterOutcome, FilterStream, Provides, Scope};
 use host::limits::Limits;
-use host::registry::FilterDef;
+use host::registry::Definition;
 use host::LogLevel;
 
 use crate::boundary::guard;
@@ -35,28 +35,19 @@ const PASS_AT: usize = 512 * 1024;
 /// (`output_filter::<N>`), which is how a call knows its definition — a filter run through
 /// mod_filter (`AddOutputFilterByType`, `FilterProvider`) carries mod_filter's name, not its
 /// own, so the name cannot tell.
-const MAX_FILTERS: usize = 64;
-
-/// Instantiates `f::<N>` for every N below MAX_FILTERS.
-macro_rules! numbered {
-    ($f:ident: $($n:literal)*) => { [$($f::<$n>),*] };
-}
+pub(crate) const MAX_FILTERS: usize = crate::MAX_NUMBERED;
 
 type OutputFn = unsafe extern "C" fn(*mut ap_filter_t, *mut apr_bucket_brigade) -> apr_status_t;
 type InputFn = unsafe extern "C" fn(*mut ap_filter_t, *mut apr_bucket_brigade, ap_input_mode_t, apr_read_type_e, apr_off_t) -> apr_status_t;
 
-const OUTPUT_FILTERS: [OutputFn; MAX_FILTERS] = numbered!(output_filter: 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16
-    17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54
-    55 56 57 58 59 60 61 62 63);
-const INPUT_FILTERS: [InputFn; MAX_FILTERS] = numbered!(input_filter: 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16
-    17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54
-    55 56 57 58 59 60 61 62 63);
+const OUTPUT_FILTERS: [OutputFn; MAX_FILTERS] = numbered!(output_filter);
+const INPUT_FILTERS: [InputFn; MAX_FILTERS] = numbered!(input_filter);
 
 /// Makes `name` the httpd filter of `kind` number `index` (while the configuration is read).
 ///
 /// # Safety
 /// `pool` must be the configuration pool; `index` below MAX_FILTERS.
-unsafe fn register(kind: FilterKind, index: usize, name: &str, pool: *mut apr_pool_t) {
+pub(crate) unsafe fn register(kind: FilterKind, index: usize, name: &str, pool: *mut apr_pool_t) {
     // SAFETY: httpd copies the name; the functions are 'static and behind the panic boundary.
     unsafe {
         let name = pool_str(pool, name);
@@ -75,7 +66,8 @@ unsafe fn register(kind: FilterKind, index: usize, name: &str, pool: *mut apr_po
 /// Shared, not `&mut`: httpd may enter the filter again while it passes a brigade on (an
 /// error response sent from below goes through the request's filters).
 struct Filtering<S> {
-    def: Arc<FilterDef>,
+    def: Arc<Definition>,
+    kind: FilterKind,
     /// The request's `WasmTimeout`, `WasmMemoryLimit` and scope (its configuration is set
     /// by the time its body flows), or why its configuration cannot be used.
     settings: Result<(Limits, Scope), &'static str>,
@@ -103,7 +95,7 @@ unsafe fn state<'a, S>(
             return Some(&*((*f).ctx as *const Filtering<S>));
         }
         let r = (*f).r;
-        let def = host::registry::filter(kind, index);
+        let def = host::registry::definition(Provides::Filter(kind), index);
         // A subrequest's body goes on through its main request's filters, which filter it.
         let def = match def {
             Some(def) if (*r).main.is_null() => def,
@@ -116,7 +108,7 @@ unsafe fn state<'a, S>(
             }
         };
         let settings = dir_config(module_config((*r).per_dir_config)).map(|cfg| (cfg.limits(), cfg.extension_scope()));
-        let filtering = Box::into_raw(Box::new(Filtering { def, settings, stream: Cell::default(), state: new(r) }));
+        let filtering = Box::into_raw(Box::new(Filtering { def, kind, settings, stream: Cell::default(), state: new(r) }));
         unsafe extern "C" fn free<S>(data: *mut c_void) -> apr_status_t {
             guard(|_| (), || {
                 // SAFETY: the Box made above; the request's pool runs this once, after its filters.
@@ -148,7 +140,7 @@ unsafe fn call_guest<S>(r: *mut request_rec, filtering: &Filtering<S>, data: &[u
     let instances = unsafe { request_instances(r) };
     let req = Box::new(HookRequest::new(r));
     let mut stream = filtering.stream.take();
-    let outcome = instances.filter(&def.module, def.kind, &mut stream, limits, scope, req, data, at);
+    let outcome = instances.filter(&def.module, filtering.kind, &mut stream, limits, scope, req, data, at);
     filtering.stream.set(stream);
     outcome
 }
@@ -376,7 +368,7 @@ impl Output {
                 FilterOutcome::Status(status) if self.started.get() => {
                     log_request(r, LogLevel::Error, &format!(
                         "{}: {}: returned http-status({status}) after the response had begun; the response is cut",
-                        def.module.slot.name(), def.kind.name()
+                        def.module.slot.name(), def.provides.name()
                     ));
                     Err(self.cut(f, bb))
                 }
@@ -610,33 +602,5 @@ unsafe fn refuse(r: *mut request_rec, alloc: *mut apr_bucket_alloc_t, status: u1
         ap_pass_brigade((*r).output_filters, bb);
         apr_brigade_cleanup(bb as *mut c_void);
         AP_FILTER_ERROR
-    }
-}
-
-/// The directive handler shared by `WasmOutputFilter` and `WasmInputFilter`:
-/// `NAME /path/module.wasm [config string]`.
-///
-/// # Safety
-/// As a directive handler's arguments; `config` may be NULL.
-pub unsafe fn define(
-    kind: FilterKind,
-    cmd: *mut cmd_parms,
-    name: *const c_char,
-    path: *const c_char,
-    config: *const c_char,
-) -> Result<(), String> {
-    // SAFETY: httpd's cmd_parms and NUL-terminated arguments (caller).
-    unsafe {
-        let name = c_str(name);
-        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b)) {
-            return Err(format!("`{name}` is not a filter name (letters, digits, _ - .)"));
-        }
-        let path = crate::directives::server_path(cmd, &c_str(path))?;
-        let slot = host::registry::register(&path, host::extension::check_filter_module(kind)).map_err(|e| e.to_string())?;
-        let config = (!config.is_null()).then(|| Arc::from(c_str(config)));
-        let module = host::extension::ExtensionRef { slot, config, order: Default::default() };
-        let index = host::registry::define_filter(FilterDef { name: name.clone(), kind, module }, MAX_FILTERS)?;
-        register(kind, index, &name, (*cmd).pool);
-        Ok(())
     }
 }

@@ -6,6 +6,7 @@
 #include "http_protocol.h"
 #include "http_request.h"
 #include "http_ssl.h"
+#include "mod_auth.h"
 #include "util_script.h"
 #include "unixd.h"
 #include "ap_mpm.h"

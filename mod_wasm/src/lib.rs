@@ -6,6 +6,19 @@
 // (tests/test_source_rules.py checks the comments).
 #![deny(unsafe_op_in_unsafe_fn)]
 
+/// `[f::<0>, f::<1>, … f::<63>]`: one function per definition (filters, authorization
+/// providers), because httpd does not tell a filter or a provider its name when it calls it.
+macro_rules! numbered {
+    ($f:ident) => {
+        numbered!(@ $f: 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31
+            32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60 61 62 63)
+    };
+    (@ $f:ident: $($n:literal)*) => { [$($f::<$n>),*] };
+}
+/// How many functions [`numbered!`] makes: the most definitions of one kind.
+const MAX_NUMBERED: usize = 64;
+
+mod authz;
 mod boundary;
 pub mod directives;
 pub mod extensions;

@@ -40,5 +40,7 @@ export_world!(log_transaction, "apache:httpd/log-transaction-module", "export_lo
 // Body filters (WasmOutputFilter, WasmInputFilter), in the host's filter list.
 export_world!(output_filter, "apache:httpd/output-filter-module", "export_output_filter", "mod_wasm_sdk::bindings::output_filter");
 export_world!(input_filter, "apache:httpd/input-filter-module", "export_input_filter", "mod_wasm_sdk::bindings::input_filter");
+// Authorization providers (WasmAuthzProvider).
+export_world!(authz_provider, "apache:httpd/authz-provider-module", "export_authz_provider", "mod_wasm_sdk::bindings::authz_provider");
 // Not a phase: how a kept instance learns that its request ended (exported by every module).
 export_world!(request_end, "apache:httpd/request-end-module", "export_request_end", "mod_wasm_sdk::bindings::request_end");

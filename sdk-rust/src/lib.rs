@@ -46,7 +46,7 @@ use bindings::apache::httpd::types as wit;
 mod replace;
 
 pub use replace::Replace;
-pub use wit::{ChunkEnd, Error, FilterResult, HookResult, LogLevel};
+pub use wit::{AuthzResult, ChunkEnd, Error, FilterResult, HookResult, LogLevel};
 
 /// The request being processed (httpd's `request_rec`), for the duration of a hook call.
 pub struct Request<'a> {
@@ -360,6 +360,14 @@ pub trait Module: Default + 'static {
     fn input_filter(&mut self, r: &Request, data: Vec<u8>, at: ChunkEnd) -> FilterResult {
         FilterResult::Pass
     }
+
+    /// An authorization provider (`WasmAuthzProvider NAME module.wasm`): may the request have
+    /// the resource? `require_line` holds the arguments of the `Require NAME …` line. Answer
+    /// as httpd's providers do; [`AuthzResult::DeniedNoUser`] when it takes a user and
+    /// [`Request::user`] is none. The default has no opinion.
+    fn authz_provider(&mut self, r: &Request, require_line: String) -> AuthzResult {
+        AuthzResult::Neutral
+    }
 }
 
 /// Logs through the request at a level: `log!(r, LogLevel::Info, "user {}", name)`.
@@ -438,7 +446,7 @@ impl<M: Module> __PerRequest<M> {
 /// Phases: `post_read_request`, `quick_handler`, `pre_translate_name`, `translate_name`,
 /// `map_to_storage`, `header_parser`, `access_checker`, `check_user_id`, `auth_checker`,
 /// `type_checker`, `fixups`, `insert_filter`, `handler`, `log_transaction`.
-/// Filters: `output_filter`, `input_filter`.
+/// Filters: `output_filter`, `input_filter`. Authorization provider: `authz_provider`.
 #[macro_export]
 macro_rules! export {
     ($module:ty => $($phase:ident),+ $(,)?) => {
@@ -476,6 +484,15 @@ macro_rules! __export_phase {
     (log_transaction, $m:ty) => { $crate::__phase_impl!(log_transaction, log_transaction, export_log_transaction, $m); };
     (output_filter, $m:ty) => { $crate::__filter_impl!(output_filter, export_output_filter, $m); };
     (input_filter, $m:ty) => { $crate::__filter_impl!(input_filter, export_input_filter, $m); };
+    (authz_provider, $m:ty) => {
+        impl $crate::bindings::authz_provider::exports::apache::httpd::authz_provider::Guest for __ModWasmExports {
+            fn authz_provider(r: &$crate::bindings::apache::httpd::types::Request, line: ::std::string::String) -> $crate::AuthzResult {
+                let request = $crate::Request::__new(r);
+                __MOD_WASM_MODULE.with(|m| m.with(&request, |module, r| <$m as $crate::Module>::authz_provider(module, r, line)))
+            }
+        }
+        $crate::bindings::authz_provider::export_authz_provider!(__ModWasmExports with_types_in $crate::bindings::authz_provider);
+    };
     ($other:ident, $m:ty) => {
         ::core::compile_error!(::core::concat!("unknown phase or filter `", ::core::stringify!($other), "`"));
     };

@@ -23,7 +23,7 @@
 mod imports;
 mod phase;
 
-pub use phase::{ChunkEnd, FilterKind, FilterOutcome, HookOrder, HookOutcome, Phase, PhaseSet, Stage};
+pub use phase::{AuthzOutcome, ChunkEnd, FilterKind, FilterOutcome, HookOrder, HookOutcome, Phase, PhaseSet, Provides, Stage};
 
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
@@ -97,14 +97,17 @@ pub fn exported_phases(exports: &[String]) -> PhaseSet {
     Phase::ALL.iter().filter(|p| exports.iter().any(|e| *e == export_name(p.name()))).fold(0, |set, p| set | p.bit())
 }
 
-/// Whether a component exports the filter `kind`.
-pub fn exports_filter(exports: &[String], kind: FilterKind) -> bool {
-    exports.iter().any(|e| *e == export_name(kind.name()))
+/// Whether a component exports what a definition of `provides` needs.
+pub fn exports_provider(exports: &[String], provides: Provides) -> bool {
+    exports.iter().any(|e| *e == export_name(provides.name()))
 }
 
-/// Whether a component exports any phase or filter of the apache:httpd world.
+/// What a definition can provide, every one.
+const PROVIDERS: [Provides; 3] = [Provides::Filter(FilterKind::Output), Provides::Filter(FilterKind::Input), Provides::Authz];
+
+/// Whether a component exports any phase, filter or provider of the apache:httpd world.
 pub fn is_extension(exports: &[String]) -> bool {
-    exported_phases(exports) != 0 || FilterKind::ALL.iter().any(|k| exports_filter(exports, *k))
+    exported_phases(exports) != 0 || PROVIDERS.iter().any(|p| exports_provider(exports, *p))
 }
 
 /// Checks at configuration time that a file is an extension module: a component that
@@ -112,12 +115,8 @@ pub fn is_extension(exports: &[String]) -> bool {
 /// host provides.
 pub fn check_module(path: &str, info: &WasmInfo) -> Result<(), ValidateError> {
     if info.kind != WasmKind::Component || !is_extension(&info.exports) {
-        let names: Vec<String> = Phase::ALL
-            .iter()
-            .map(|p| p.name())
-            .chain(FilterKind::ALL.iter().map(|k| k.name()))
-            .map(export_name)
-            .collect();
+        let names: Vec<String> =
+            Phase::ALL.iter().map(|p| p.name()).chain(PROVIDERS.iter().map(|p| p.name())).map(export_name).collect();
         return Err(ValidateError::Invalid {
             path: path.to_owned(),
             message: format!(
@@ -129,18 +128,18 @@ pub fn check_module(path: &str, info: &WasmInfo) -> Result<(), ValidateError> {
     crate::validate::check_component_imports(path, info, &[IMPORTS])
 }
 
-/// Checks at configuration time that a file can serve as a filter of `kind`: an extension
-/// module that exports that filter.
-pub fn check_filter_module(kind: FilterKind) -> impl Fn(&str, &WasmInfo) -> Result<(), ValidateError> {
+/// Checks at configuration time that a file can serve a definition of `provides`: an
+/// extension module that exports its interface.
+pub fn check_provider_module(provides: Provides) -> impl Fn(&str, &WasmInfo) -> Result<(), ValidateError> {
     move |path, info| {
-        if info.kind != WasmKind::Component || !exports_filter(&info.exports, kind) {
+        if info.kind != WasmKind::Component || !exports_provider(&info.exports, provides) {
             return Err(ValidateError::Invalid {
                 path: path.to_owned(),
                 message: format!(
                     "it does not export {}: a {} module is a component built for the apache:httpd {}-module world",
-                    export_name(kind.name()),
-                    kind.directive(),
-                    kind.name()
+                    export_name(provides.name()),
+                    provides.directive(),
+                    provides.name()
                 ),
             });
         }
@@ -193,6 +192,7 @@ pub struct ExtensionPre {
     pre: InstancePre<ExtState>,
     phases: [Option<ComponentExportIndex>; Phase::COUNT],
     filters: [Option<ComponentExportIndex>; FilterKind::COUNT],
+    authz: Option<ComponentExportIndex>,
     request_end: Option<ComponentExportIndex>,
     /// Kept instances, the most recently returned last.
     kept: Mutex<Vec<Live>>,
@@ -223,6 +223,7 @@ pub(crate) fn load(linker: &Linker<ExtState>, component: &Component, default_max
         pre: linker.instantiate_pre(component)?,
         phases,
         filters,
+        authz: export(Provides::Authz.name()),
         request_end: export(REQUEST_END),
         kept: Mutex::new(Vec::new()),
         default_max: default_max.max(1),
@@ -245,6 +246,8 @@ type HookFunc = TypedFunc<(Resource<RequestRef>,), (wit::HookResult,)>;
 type FilterFunc = TypedFunc<(Resource<RequestRef>, Vec<u8>, wit::ChunkEnd), (wit::FilterResult,)>;
 /// The same, called with the piece borrowed.
 type BorrowedFilterFunc<'a> = TypedFunc<(Resource<RequestRef>, &'a [u8], wit::ChunkEnd), (wit::FilterResult,)>;
+/// An authorization provider's export, typed (checked once per instance).
+type AuthzFunc = TypedFunc<(Resource<RequestRef>, String), (wit::AuthzResult,)>;
 
 /// An instance of an extension module.
 struct Live {
@@ -252,6 +255,7 @@ struct Live {
     instance: Instance,
     hooks: [Option<HookFunc>; Phase::COUNT],
     filters: [Option<FilterFunc>; FilterKind::COUNT],
+    authz: Option<AuthzFunc>,
     scope: Scope,
     /// The limits of its last call, which its `request-end` call runs under too.
     limits: Limits,
@@ -270,7 +274,16 @@ impl ExtensionPre {
         }
         match run_with_deadline(limits.timeout, instantiate(self, limits.memory)) {
             Ok(Some(Ok((store, instance)))) => {
-                Ok(Live { store, instance, hooks: [None; Phase::COUNT], filters: [None; FilterKind::COUNT], scope, limits, failed: false })
+                Ok(Live {
+                store,
+                instance,
+                hooks: [None; Phase::COUNT],
+                filters: [None; FilterKind::COUNT],
+                authz: None,
+                scope,
+                limits,
+                failed: false,
+            })
             }
             Ok(Some(Err(e))) => Err((crate::handler::one_line(&e), 503)),
             Ok(None) => Err((deadline_message(limits.timeout), 503)),
@@ -394,6 +407,15 @@ impl RequestInstances {
         .unwrap_or(FilterOutcome::Pass)
     }
 
+    /// Asks `module`'s authorization provider about the request, with the arguments of the
+    /// `Require` line that names it. A failure (logged) is a general error.
+    pub fn authz(&self, module: &ExtensionRef, limits: Limits, scope: Scope, req: Box<dyn HttpdRequest>, line: &str) -> AuthzOutcome {
+        let serial = self.serial;
+        let failed = |_| AuthzOutcome::GeneralError;
+        self.lend(module, Stage::Authz, None, limits, scope, req, failed, |live, index, req| live.authz(module, index, serial, limits, req, line))
+            .unwrap_or(AuthzOutcome::GeneralError)
+    }
+
     /// Runs `call` on an idle instance of `module` for this request: the first one, made
     /// (or taken from the pool) on first use, or another one when this call is nested in a
     /// call of the first (see the module documentation); for a filter's body, the one its
@@ -423,6 +445,7 @@ impl RequestInstances {
         let index = match stage {
             Stage::Hook(phase) => pre.phases[phase as usize],
             Stage::Filter(kind) => pre.filters[kind as usize],
+            Stage::Authz => pre.authz,
         }?;
         // The borrow ends here: the guest call below may lead back into `lend`. Places are
         // never removed during the request, so `place` stays valid.
@@ -565,6 +588,34 @@ impl Live {
             })
         };
         self.enter(module, stage, serial, limits, req, invoke, |outcome, _| outcome.check()).unwrap_or_else(FilterOutcome::Failed)
+    }
+
+    /// One authorization provider call with the `Require` line's arguments.
+    fn authz(
+        &mut self,
+        module: &ExtensionRef,
+        index: ComponentExportIndex,
+        serial: u64,
+        limits: Limits,
+        req: Box<dyn HttpdRequest>,
+        line: &str,
+    ) -> AuthzOutcome {
+        let invoke = async |live: &mut Live, r: Resource<RequestRef>| {
+            let func = match live.authz {
+                Some(func) => func,
+                None => *live.authz.insert(live.instance.get_typed_func(&mut live.store, index)?),
+            };
+            let (result,) = func.call_async(&mut live.store, (r, line.to_owned())).await?;
+            Ok(match result {
+                wit::AuthzResult::Granted => AuthzOutcome::Granted,
+                wit::AuthzResult::Denied => AuthzOutcome::Denied,
+                wit::AuthzResult::DeniedNoUser => AuthzOutcome::DeniedNoUser,
+                wit::AuthzResult::Neutral => AuthzOutcome::Neutral,
+                wit::AuthzResult::GeneralError => AuthzOutcome::GeneralError,
+            })
+        };
+        self.enter(module, Stage::Authz, serial, limits, req, invoke, |outcome, _| Ok(outcome))
+            .unwrap_or(AuthzOutcome::GeneralError)
     }
 
     /// Runs `invoke` as one guest call: a request handle in the store's table for its

@@ -205,6 +205,46 @@ impl FilterKind {
     }
 }
 
+/// What a named definition of the configuration provides to httpd under its name: a body
+/// filter, or an authorization provider (`WasmAuthzProvider`, for `Require NAME ...`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Provides {
+    Filter(FilterKind),
+    Authz,
+}
+
+impl Provides {
+    /// The WIT interface (and function) the module must export.
+    pub fn name(self) -> &'static str {
+        match self {
+            Provides::Filter(kind) => kind.name(),
+            Provides::Authz => "authz-provider",
+        }
+    }
+
+    /// The directive that defines it.
+    pub fn directive(self) -> &'static str {
+        match self {
+            Provides::Filter(kind) => kind.directive(),
+            Provides::Authz => "WasmAuthzProvider",
+        }
+    }
+}
+
+/// What an authorization provider answers (httpd's `authz_status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthzOutcome {
+    Granted,
+    Denied,
+    /// Denied because no user is known: httpd asks for one (401) when the configuration
+    /// authenticates.
+    DeniedNoUser,
+    /// No opinion: the other `Require` lines decide.
+    Neutral,
+    /// The provider failed (logged): httpd answers 500.
+    GeneralError,
+}
+
 /// Where a piece of a body given to a filter ends (the WIT's `chunk-end`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChunkEnd {
@@ -246,6 +286,7 @@ impl FilterOutcome {
 pub enum Stage {
     Hook(Phase),
     Filter(FilterKind),
+    Authz,
 }
 
 impl Stage {
@@ -254,6 +295,7 @@ impl Stage {
         match self {
             Stage::Hook(phase) => phase.name(),
             Stage::Filter(kind) => kind.name(),
+            Stage::Authz => Provides::Authz.name(),
         }
     }
 
@@ -289,8 +331,12 @@ mod tests {
             .filter_map(|l| l.trim().strip_prefix("interface ")?.split_whitespace().next())
             .filter(|name| !["types", "request-end"].contains(name))
             .collect();
-        let names: Vec<&str> =
-            Phase::ALL.iter().map(|p| p.name()).chain(FilterKind::ALL.iter().map(|k| k.name())).collect();
+        let names: Vec<&str> = Phase::ALL
+            .iter()
+            .map(|p| p.name())
+            .chain(FilterKind::ALL.iter().map(|k| k.name()))
+            .chain([Provides::Authz.name()])
+            .collect();
         assert_eq!(interfaces, names, "wit/apache-httpd.wit's phase interfaces");
         for name in &names {
             assert!(wit.contains(&format!("world {name}-module {{ import types; export {name}; }}")), "{name}");

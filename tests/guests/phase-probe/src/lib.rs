@@ -11,7 +11,13 @@
 //! - `trap-insert`: insert-filter executes `unreachable`;
 //! - `status-insert`: insert-filter answers http-status(403), which httpd cannot honour;
 //! - the handler `phase-probe` answers `phase-probe handler uri=<URI>`.
-use mod_wasm_sdk::{export, log_info, HookResult, Module, Request};
+//!
+//! As an authorization provider (`WasmAuthzProvider`), it logs
+//! `phase-probe authz-provider uri=<URI> user=<user or -> line=<line>` and answers what the
+//! `Require` line says: `granted`, `denied`, `neutral`, `error`; `trap` executes
+//! `unreachable`; `header=NAME:VALUE` grants when the request header NAME is VALUE and denies
+//! otherwise; `user` grants when a user is known and answers denied-no-user otherwise.
+use mod_wasm_sdk::{export, log_info, AuthzResult, HookResult, Module, Request};
 
 #[derive(Default)]
 struct Probe;
@@ -88,6 +94,25 @@ impl Module for Probe {
         HookResult::Ok
     }
 
+    fn authz_provider(&mut self, r: &Request, line: String) -> AuthzResult {
+        let user = r.user();
+        log_info!(r, "phase-probe authz-provider uri={} user={} line={line}", r.uri(), user.as_deref().unwrap_or("-"));
+        match line.trim() {
+            "granted" => AuthzResult::Granted,
+            "denied" => AuthzResult::Denied,
+            "neutral" => AuthzResult::Neutral,
+            "error" => AuthzResult::GeneralError,
+            "trap" => core::arch::wasm32::unreachable(),
+            "user" if user.is_some() => AuthzResult::Granted,
+            "user" => AuthzResult::DeniedNoUser,
+            other => match other.strip_prefix("header=").and_then(|h| h.split_once(':')) {
+                Some((name, value)) if r.headers_in().get(name).as_deref() == Some(value) => AuthzResult::Granted,
+                Some(_) => AuthzResult::Denied,
+                None => panic!("phase-probe: no such authz word: {other}"),
+            },
+        }
+    }
+
     fn handler(&mut self, r: &Request) -> HookResult {
         if r.handler().as_deref() != Some("phase-probe") {
             return HookResult::Declined;
@@ -101,4 +126,4 @@ impl Module for Probe {
     }
 }
 
-export!(Probe => post_read_request, quick_handler, pre_translate_name, translate_name, map_to_storage, insert_filter, handler);
+export!(Probe => authz_provider, post_read_request, quick_handler, pre_translate_name, translate_name, map_to_storage, insert_filter, handler);
