@@ -48,6 +48,11 @@ static const command_rec wasm_cmds[] = {
     AP_INIT_TAKE23("WasmAuthzProvider", wasm_cmd_define, "authz-provider", RSRC_CONF,
                    "a Require provider name, the extension module whose authz-provider it "
                    "runs, and an optional config string"),
+    AP_INIT_TAKE2("WasmSharedStore", wasm_cmd_shared_store, NULL, RSRC_CONF,
+                  "a store name and an httpd socache provider with its arguments "
+                  "(shmcb:/path(size), redis:host:port, memcache:host:port)"),
+    AP_INIT_ITERATE2("WasmSharedStoreGrant", wasm_cmd_shared_store_grant, NULL, RSRC_CONF,
+                     "a store name and the extension modules that may use it"),
     {NULL}
 };
 

@@ -4,7 +4,7 @@
 # targets, pytest.
 set -euo pipefail
 
-packages=(apache2 apache2-dev apache2-utils libclang-dev wrk)
+packages=(apache2 apache2-dev apache2-utils libclang-dev wrk redis-server)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

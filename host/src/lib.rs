@@ -13,6 +13,7 @@ pub mod handler;
 pub mod limits;
 pub mod registry;
 pub mod request;
+pub mod store;
 /// In-memory requests for tests, benchmarks and fuzzing; not in the production module.
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -77,6 +77,7 @@ fn slots() -> std::sync::MutexGuard<'static, Vec<(PathBuf, Arc<ModuleSlot>)>> {
 pub fn reset() {
     slots().clear();
     definitions().clear();
+    crate::store::reset();
 }
 
 /// A named definition of the configuration: a body filter or an authorization provider.

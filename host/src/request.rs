@@ -125,5 +125,9 @@ pub trait HttpdRequest: Send {
     fn write_body(&mut self, data: &[u8]) -> io::Result<()>;
     /// Adds the filter httpd knows as `name` to the request; `Err` says why not.
     fn add_filter(&mut self, kind: crate::extension::FilterKind, name: &str) -> Result<(), String>;
+    /// Runs `op` on shared store number `store` (checked: granted, within the limits) for
+    /// the id `id`: `Ok(Some(value))` for a found get, `Ok(None)` otherwise; `Err` says why the
+    /// provider failed.
+    fn store(&mut self, store: usize, id: &[u8], op: crate::store::StoreOp<'_>) -> Result<Option<Vec<u8>>, String>;
     fn log(&mut self, level: LogLevel, message: &str);
 }

@@ -104,6 +104,8 @@ pub struct MemoryHttpdRequest {
     pub logs: Vec<(LogLevel, String)>,
     /// Filters added by the guest, in order.
     pub filters: Vec<(crate::extension::FilterKind, String)>,
+    /// Shared stores: (store, id) → value.
+    pub stores: std::collections::HashMap<(usize, Vec<u8>), Vec<u8>>,
 }
 
 impl HttpdRequest for MemoryHttpdRequest {
@@ -172,6 +174,14 @@ impl HttpdRequest for MemoryHttpdRequest {
     fn add_filter(&mut self, kind: crate::extension::FilterKind, name: &str) -> Result<(), String> {
         self.filters.push((kind, name.to_owned()));
         Ok(())
+    }
+    fn store(&mut self, store: usize, id: &[u8], op: crate::store::StoreOp<'_>) -> Result<Option<Vec<u8>>, String> {
+        let key = (store, id.to_vec());
+        Ok(match op {
+            crate::store::StoreOp::Get => self.stores.get(&key).cloned(),
+            crate::store::StoreOp::Set { value, .. } => self.stores.insert(key, value.to_vec()).and(None),
+            crate::store::StoreOp::Delete => self.stores.remove(&key).and(None),
+        })
     }
     fn log(&mut self, level: LogLevel, message: &str) {
         self.logs.push((level, message.to_owned()));

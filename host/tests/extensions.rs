@@ -90,6 +90,9 @@ impl HttpdRequest for TestRequest {
     fn add_filter(&mut self, _: FilterKind, _: &str) -> Result<(), String> {
         Ok(())
     }
+    fn store(&mut self, _: usize, _: &[u8], _: host::store::StoreOp<'_>) -> Result<Option<Vec<u8>>, String> {
+        Err("no shared stores in these tests".into())
+    }
     fn log(&mut self, level: LogLevel, message: &str) {
         self.seen.lock().unwrap().logs.push(format!("{level:?} {message}"));
     }

@@ -39,6 +39,19 @@ const char *wasm_cmd_define(cmd_parms *cmd,
                             const char *path,
                             const char *config);
 
+/**
+ * `WasmSharedStore NAME provider[:args]`.
+ */
+const char *wasm_cmd_shared_store(cmd_parms *cmd, void *cfg, const char *name, const char *spec);
+
+/**
+ * `WasmSharedStoreGrant NAME module.wasm…` (httpd calls it once per module).
+ */
+const char *wasm_cmd_shared_store_grant(cmd_parms *cmd,
+                                        void *cfg,
+                                        const char *name,
+                                        const char *path);
+
 const char *wasm_cmd_apache_module_scope(cmd_parms *cmd,
                                          void *cfg,
                                          const char *scope,
@@ -69,7 +82,7 @@ extern void free(void *data);
 /**
  * pre_config runs before each reading of the configuration (start, dry run, restart).
  */
-int wasm_pre_config(apr_pool_t *_pconf, apr_pool_t *_plog, apr_pool_t *_ptemp);
+int wasm_pre_config(apr_pool_t *pconf, apr_pool_t *_plog, apr_pool_t *_ptemp);
 
 /**
  * After the configuration is read: check that children will be able to reserve what the
@@ -82,7 +95,7 @@ int wasm_post_config(apr_pool_t *pconf, apr_pool_t *_plog, apr_pool_t *_ptemp, s
 /**
  * Builds this child's runtime: the Engine and compiled code for every configured module.
  */
-void wasm_child_init(apr_pool_t *_pchild, server_rec *s);
+void wasm_child_init(apr_pool_t *pchild, server_rec *s);
 
 int wasm_handler(request_rec *r);
 

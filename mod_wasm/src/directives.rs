@@ -390,6 +390,38 @@ pub unsafe extern "C" fn wasm_cmd_define(
     }
 }
 
+/// `WasmSharedStore NAME provider[:args]`.
+#[no_mangle]
+pub unsafe extern "C" fn wasm_cmd_shared_store(
+    cmd: *mut cmd_parms,
+    cfg: *mut c_void,
+    name: *const c_char,
+    spec: *const c_char,
+) -> *const c_char {
+    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
+    // and NUL-terminated arguments, while it reads the configuration on one thread.
+    unsafe { directive(cmd, |_| crate::stores::define(cmd, &c_str(name), &c_str(spec)), cfg) }
+}
+
+/// `WasmSharedStoreGrant NAME module.wasm…` (httpd calls it once per module).
+#[no_mangle]
+pub unsafe extern "C" fn wasm_cmd_shared_store_grant(
+    cmd: *mut cmd_parms,
+    cfg: *mut c_void,
+    name: *const c_char,
+    path: *const c_char,
+) -> *const c_char {
+    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
+    // and NUL-terminated arguments, while it reads the configuration on one thread.
+    unsafe {
+        directive(cmd, |_| {
+            let path = server_path(cmd, &c_str(path))?;
+            let slot = host::registry::register(&path, host::extension::check_module).map_err(|e| e.to_string())?;
+            host::store::grant(&c_str(name), slot)
+        }, cfg)
+    }
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn wasm_cmd_apache_module_scope(
     cmd: *mut cmd_parms,

@@ -536,6 +536,11 @@ impl HttpdRequest for HookRequest {
         }
     }
 
+    fn store(&mut self, store: usize, id: &[u8], op: host::store::StoreOp<'_>) -> Result<Option<Vec<u8>>, String> {
+        // SAFETY: the request is live during its hook call, on this thread.
+        unsafe { crate::stores::run(self.r, store, id, op) }
+    }
+
     fn log(&mut self, level: LogLevel, message: &str) {
         // SAFETY: the request is live during its hook call.
         unsafe { log_request(self.r, level, message) }

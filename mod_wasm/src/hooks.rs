@@ -41,9 +41,11 @@ const DEFAULT_CACHE_DIR: &std::ffi::CStr = c"mod_wasm-cache";
 
 /// pre_config runs before each reading of the configuration (start, dry run, restart).
 #[no_mangle]
-pub unsafe extern "C" fn wasm_pre_config(_pconf: *mut apr_pool_t, _plog: *mut apr_pool_t, _ptemp: *mut apr_pool_t) -> c_int {
+pub unsafe extern "C" fn wasm_pre_config(pconf: *mut apr_pool_t, _plog: *mut apr_pool_t, _ptemp: *mut apr_pool_t) -> c_int {
     guard(|_| HTTP_INTERNAL_SERVER_ERROR as c_int, || {
         host::registry::reset();
+        // SAFETY: httpd's configuration pool, during pre_config.
+        unsafe { crate::stores::pre_config(pconf) };
         set_cache(CacheSetting::Default);
         OK as c_int
     })
@@ -90,6 +92,10 @@ pub unsafe extern "C" fn wasm_post_config(
             unsafe { log_server(s, LogLevel::Emerg, message) };
             HTTP_INTERNAL_SERVER_ERROR as c_int
         };
+        // SAFETY: httpd's configuration pool and main server, during post_config.
+        if let Err(reason) = unsafe { crate::stores::post_config(pconf, s) } {
+            return emerg(&reason);
+        }
         host::engine::prepare_parent();
         // SAFETY: httpd's configuration pool, during post_config.
         match unsafe { prepare_cache_dir(pconf) } {
@@ -125,12 +131,16 @@ fn child_settings() -> ChildSettings {
 
 /// Builds this child's runtime: the Engine and compiled code for every configured module.
 #[no_mangle]
-pub unsafe extern "C" fn wasm_child_init(_pchild: *mut apr_pool_t, s: *mut server_rec) {
+pub unsafe extern "C" fn wasm_child_init(pchild: *mut apr_pool_t, s: *mut server_rec) {
     // SAFETY (both log calls): httpd's live main server record.
     let log = |level, message: &str| unsafe { log_server(s, level, message) };
     guard(|msg| log(LogLevel::Crit, &msg), || {
         if host::registry::all().is_empty() {
             return; // No Wasm configured: no Engine, no cost.
+        }
+        // SAFETY: the child's pool, during child_init.
+        if let Err(reason) = unsafe { crate::stores::child_init(pchild) } {
+            log(LogLevel::Crit, &format!("{reason}; shared stores answer errors in this child"));
         }
         match host::engine::start_child(&child_settings()) {
             Ok(failures) => {

@@ -7,6 +7,8 @@
 #include "http_request.h"
 #include "http_ssl.h"
 #include "mod_auth.h"
+#include "ap_socache.h"
+#include "util_mutex.h"
 #include "util_script.h"
 #include "unixd.h"
 #include "ap_mpm.h"

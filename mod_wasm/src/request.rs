@@ -328,7 +328,7 @@ fn status_result(rv: apr_status_t) -> io::Result<()> {
 }
 
 /// APR's text for a status code.
-fn status_text(rv: apr_status_t) -> String {
+pub(crate) fn status_text(rv: apr_status_t) -> String {
     let mut buf = [0 as c_char; 256];
     // SAFETY: APR writes at most buf.len() bytes, NUL-terminated.
     unsafe {

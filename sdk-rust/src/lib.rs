@@ -235,9 +235,41 @@ impl<'a> Request<'a> {
         self.inner.add_input_filter(name)
     }
 
+    /// The shared store `name` (`WasmSharedStore`), if the configuration grants it to this
+    /// module (`WasmSharedStoreGrant`); every call says so otherwise.
+    pub fn shared_store(&self, name: &'a str) -> SharedStore<'a> {
+        SharedStore { request: self.inner, name }
+    }
+
     /// Writes a line to httpd's error log; see also the [`log_error!`] family of macros.
     pub fn log(&self, level: LogLevel, message: &str) {
         self.inner.log(level, message)
+    }
+}
+
+/// A key-value store every child process of the server shares — and, with a redis or
+/// memcache provider, every server configured with it. Keys are 1 to 64 bytes, values at
+/// most 64 KiB, lifetimes 1 second to 30 days. A store that cannot be reached answers
+/// [`Error::Io`] (and mod_wasm logs it); decide whether your module then fails open or
+/// closed. `get` and `set` are separate calls: two requests may read the same value before
+/// either writes (the providers have no atomic increment).
+pub struct SharedStore<'a> {
+    request: &'a wit::Request,
+    name: &'a str,
+}
+
+impl SharedStore<'_> {
+    /// The value of `key`, if set and not expired.
+    pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        self.request.store_get(self.name, key)
+    }
+    /// Sets `key` to `value` for `ttl_seconds`.
+    pub fn set(&self, key: &str, value: &[u8], ttl_seconds: u32) -> Result<(), Error> {
+        self.request.store_set(self.name, key, value, ttl_seconds)
+    }
+    /// Removes `key`; no error if it was not set.
+    pub fn delete(&self, key: &str) -> Result<(), Error> {
+        self.request.store_delete(self.name, key)
     }
 }
 

@@ -7,6 +7,7 @@ use wasmtime::component::Resource;
 use super::bindings::apache::httpd::types as wit;
 use super::{ExtState, FilterKind, HookCall, Phase, RequestRef, Stage};
 use crate::request::{BodyError, Field, HttpdRequest, LogLevel, Table};
+use crate::store::StoreOp;
 
 impl ExtState {
     /// The hook call `handle` belongs to: it must be the request handle of the call in
@@ -65,6 +66,23 @@ impl ExtState {
             return Ok(Err(e));
         }
         Ok(call.req.add_filter(kind, name).map_err(wit::Error::InvalidValue))
+    }
+}
+
+impl ExtState {
+    /// A shared-store call: checked (granted to the module, within the limits), then run by
+    /// httpd's provider. A provider failure is logged and reaches the guest as `io`.
+    fn store_call(&mut self, handle: &R, store: &str, key: &str, op: StoreOp<'_>) -> wasmtime::Result<Result<Option<Vec<u8>>, wit::Error>> {
+        let call = self.call(handle)?;
+        let (index, id) = match crate::store::check(store, call.slot.as_ref(), key, &op) {
+            Ok(checked) => checked,
+            Err(reason) => return Ok(Err(wit::Error::InvalidValue(reason))),
+        };
+        Ok(call.req.store(index, &id, op).map_err(|reason| {
+            let message = format!("shared store {store}: {} failed: {reason}", op.verb());
+            call.req.log(LogLevel::Error, &message);
+            wit::Error::Io(message)
+        }))
     }
 }
 
@@ -269,6 +287,16 @@ impl wit::HostRequest for ExtState {
         Ok(call.req.write_body(&data).map_err(|e| wit::Error::Io(e.to_string())))
     }
 
+    fn store_get(&mut self, r: R, store: String, key: String) -> Res<Result<Option<Vec<u8>>, wit::Error>> {
+        self.store_call(&r, &store, &key, StoreOp::Get)
+    }
+    fn store_set(&mut self, r: R, store: String, key: String, value: Vec<u8>, ttl_seconds: u32) -> Res<Result<(), wit::Error>> {
+        Ok(self.store_call(&r, &store, &key, StoreOp::Set { value: &value, ttl_seconds })?.map(|_| ()))
+    }
+    fn store_delete(&mut self, r: R, store: String, key: String) -> Res<Result<(), wit::Error>> {
+        Ok(self.store_call(&r, &store, &key, StoreOp::Delete)?.map(|_| ()))
+    }
+
     fn add_output_filter(&mut self, r: R, name: String) -> Res<Result<(), wit::Error>> {
         self.add_filter(&r, FilterKind::Output, &name)
     }
@@ -304,7 +332,7 @@ mod tests {
         ExtState {
             wasi: WasiCtxBuilder::new().build(),
             table: ResourceTable::new(),
-            call: Some(HookCall { req: Box::new(req), stage: Stage::Hook(Phase::Fixups), config: None, serial: 7, number }),
+            call: Some(HookCall { req: Box::new(req), stage: Stage::Hook(Phase::Fixups), config: None, slot: None, serial: 7, number }),
             calls: number,
             output: Arc::new(Mutex::new(Default::default())),
             cap: MemoryCap::new(1 << 20),

@@ -162,6 +162,8 @@ struct HookCall {
     req: Box<dyn HttpdRequest>,
     stage: Stage,
     config: Option<Arc<str>>,
+    /// The module called, for the shared stores granted to it.
+    slot: Option<Arc<ModuleSlot>>,
     /// [`RequestInstances::serial`] of the request.
     serial: u64,
     /// This store's count of hook calls: the [`RequestRef`] made for this one carries it.
@@ -647,7 +649,7 @@ impl Live {
             }
         };
         let borrow = Resource::new_borrow(handle.rep());
-        data.call = Some(HookCall { req, stage, config: module.config.clone(), serial, number });
+        data.call = Some(HookCall { req, stage, config: module.config.clone(), slot: Some(module.slot.clone()), serial, number });
         let (result, failure_status) = match run_with_deadline(limits.timeout, invoke(self, borrow)) {
             Ok(Some(result)) => (result, 500),
             Ok(None) => (Err(wasmtime::format_err!("{}", deadline_message(limits.timeout))), 503),

@@ -10,7 +10,10 @@
 //! - `insert=NAME`: insert-filter adds the output filter NAME;
 //! - `trap-insert`: insert-filter executes `unreachable`;
 //! - `status-insert`: insert-filter answers http-status(403), which httpd cannot honour;
-//! - the handler `phase-probe` answers `phase-probe handler uri=<URI>`.
+//! - the handler `phase-probe` answers `phase-probe handler uri=<URI>`; with a query string
+//!   it runs a shared-store operation instead and answers its result (and logs
+//!   `phase-probe store <query> -> <result>`): `get:STORE:KEY`, `set:STORE:KEY:VALUE` (kept
+//!   60 s), `del:STORE:KEY`, `big:STORE:KEY:N` (sets a value of N bytes).
 //!
 //! As an authorization provider (`WasmAuthzProvider`), it logs
 //! `phase-probe authz-provider uri=<URI> user=<user or -> line=<line>` and answers what the
@@ -119,10 +122,38 @@ impl Module for Probe {
         }
         seen(r, "handler");
         let _ = r.set_content_type("text/plain");
+        if let Some(query) = r.args() {
+            let result = store_op(r, &query);
+            log_info!(r, "phase-probe store {query} -> {result}");
+            return match r.write_body(format!("{result}\n").as_bytes()) {
+                Ok(()) => HookResult::Ok,
+                Err(e) => panic!("phase-probe: write-body: {e:?}"),
+            };
+        }
         match r.write_body(format!("phase-probe handler uri={}\n", r.uri()).as_bytes()) {
             Ok(()) => HookResult::Ok,
             Err(e) => panic!("phase-probe: write-body: {e:?}"),
         }
+    }
+}
+
+/// Runs the shared-store operation a query string names; the result as text.
+fn store_op(r: &Request, query: &str) -> String {
+    let parts: Vec<&str> = query.splitn(4, ':').collect();
+    let shown = |result: Result<Option<Vec<u8>>, mod_wasm_sdk::Error>| match result {
+        Ok(Some(value)) => format!("value={}", String::from_utf8_lossy(&value)),
+        Ok(None) => "none".to_owned(),
+        Err(e) => format!("error={e:?}"),
+    };
+    match parts.as_slice() {
+        ["get", store, key] => shown(r.shared_store(store).get(key)),
+        ["set", store, key, value] => shown(r.shared_store(store).set(key, value.as_bytes(), 60).map(|()| None)),
+        ["del", store, key] => shown(r.shared_store(store).delete(key).map(|()| None)),
+        ["big", store, key, n] => {
+            let value = vec![b'x'; n.parse().unwrap_or(0)];
+            shown(r.shared_store(store).set(key, &value, 60).map(|()| None))
+        }
+        _ => format!("error=bad query {query}"),
     }
 }
 

@@ -1,0 +1,236 @@
+//! Shared stores (`WasmSharedStore NAME provider:args`) over httpd's socache providers:
+//! `shmcb` shares one machine's children (shared memory, nothing to install), `redis` and
+//! `memcache` a cluster's servers. The names, grants and limits are the host's
+//! (host::store); here is what talks to the providers.
+
+use std::ffi::c_void;
+use std::os::raw::c_char;
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::Mutex;
+
+use host::store::{StoreOp, MAX_VALUE};
+
+use crate::boundary::guard;
+use crate::ffi::*;
+use crate::request::status_text;
+
+/// The global mutex type for providers that need their callers to serialize access
+/// (shmcb); httpd's `Mutex` directive can configure it.
+const MUTEX_TYPE: &std::ffi::CStr = c"wasm-shared-store";
+
+/// A store of the configuration being read.
+struct Store {
+    name: String,
+    provider: *const ap_socache_provider_t,
+    instance: *mut ap_socache_instance_t,
+}
+
+// SAFETY: the provider is a static record and the instance lives in the configuration
+// pool; both are only used through the provider's calls, serialized by MUTEX where the
+// provider requires it.
+unsafe impl Send for Store {}
+
+static STORES: Mutex<Vec<Store>> = Mutex::new(Vec::new());
+/// Created in post_config when a store needs it, reopened in each child.
+static MUTEX: AtomicPtr<apr_global_mutex_t> = AtomicPtr::new(ptr::null_mut());
+
+fn stores() -> std::sync::MutexGuard<'static, Vec<Store>> {
+    // Pushes and clears are whole.
+    STORES.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Whether the provider asks its callers to serialize access.
+///
+/// # Safety
+/// `provider` must be a registered socache provider record.
+unsafe fn needs_mutex(provider: *const ap_socache_provider_t) -> bool {
+    // SAFETY: caller's contract.
+    unsafe { (*provider).flags & AP_SOCACHE_FLAG_NOTMPSAFE != 0 }
+}
+
+/// pre_config: forgets the previous configuration's stores and registers the mutex type.
+///
+/// # Safety
+/// `pconf` must be httpd's configuration pool, during pre_config.
+pub(crate) unsafe fn pre_config(pconf: *mut apr_pool_t) {
+    stores().clear();
+    MUTEX.store(ptr::null_mut(), Ordering::Relaxed);
+    // SAFETY: caller's contract; httpd keeps the static name.
+    unsafe { ap_mutex_register(pconf, MUTEX_TYPE.as_ptr(), ptr::null(), APR_LOCK_DEFAULT, 0) };
+}
+
+/// `WasmSharedStore NAME provider[:args]`: finds httpd's socache provider and creates the
+/// store (the provider checks its arguments here, so a bad one stops startup).
+///
+/// # Safety
+/// `cmd` must be the live cmd_parms of the directive being read.
+pub(crate) unsafe fn define(cmd: *mut cmd_parms, name: &str, spec: &str) -> Result<(), String> {
+    let (provider_name, args) = match spec.split_once(':') {
+        Some((p, a)) => (p, Some(a)),
+        None => (spec, None),
+    };
+    // SAFETY: the directive's pools are live (caller); httpd's provider registry is filled
+    // by the providers' modules as they register their hooks, before any directive is read.
+    unsafe {
+        let provider = ap_lookup_provider(
+            c"socache".as_ptr(), // AP_SOCACHE_PROVIDER_GROUP
+            pool_str((*cmd).temp_pool, provider_name),
+            c"0".as_ptr(), // AP_SOCACHE_PROVIDER_VERSION
+        ) as *const ap_socache_provider_t;
+        if provider.is_null() {
+            return Err(format!(
+                "`{provider_name}` is not a socache provider httpd knows: load it first (LoadModule \
+                 socache_{provider_name}_module), or use shmcb, redis, memcache or dbm"
+            ));
+        }
+        let index = host::store::define(name)?;
+        let create = (*provider).create.ok_or("the provider cannot create a cache")?;
+        let mut instance: *mut ap_socache_instance_t = ptr::null_mut();
+        let args = args.map_or(ptr::null(), |a| pool_str((*cmd).pool, a) as *const c_char);
+        let error = create(&mut instance, args, (*cmd).temp_pool, (*cmd).pool);
+        if !error.is_null() {
+            return Err(format!("{provider_name}: {}", c_str(error)));
+        }
+        let mut stores = stores();
+        debug_assert_eq!(stores.len(), index);
+        stores.push(Store { name: name.to_owned(), provider, instance });
+    }
+    Ok(())
+}
+
+/// post_config: initializes every store (shmcb makes its shared memory here, which the
+/// children inherit) and the mutex the providers that need one share.
+///
+/// # Safety
+/// `pconf` and `s` must be httpd's configuration pool and main server, during post_config.
+pub(crate) unsafe fn post_config(pconf: *mut apr_pool_t, s: *mut server_rec) -> Result<(), String> {
+    let stores = stores();
+    let hints = ap_socache_hints { avg_id_len: 32, avg_obj_size: 256, expiry_interval: 30 * 1_000_000 };
+    for store in stores.iter() {
+        // SAFETY: caller's contract; the provider record is static and the instance lives
+        // in pconf, like the cleanup that destroys it with the configuration.
+        unsafe {
+            let init = (*store.provider).init.ok_or("the provider cannot initialize a cache")?;
+            let rv = init(store.instance, c"mod_wasm".as_ptr(), &hints, s, pconf);
+            if rv != APR_SUCCESS as apr_status_t {
+                return Err(format!("WasmSharedStore {}: the store cannot be initialized: {}", store.name, status_text(rv)));
+            }
+            let this = Box::into_raw(Box::new((store.provider, store.instance, s)));
+            apr_pool_cleanup_register(pconf, this as *mut c_void, Some(destroy), Some(apr_pool_cleanup_null));
+        }
+    }
+    // SAFETY: the provider records are static.
+    if stores.iter().any(|store| unsafe { needs_mutex(store.provider) }) {
+        let mut mutex = ptr::null_mut();
+        // SAFETY: caller's contract; the type was registered in pre_config.
+        let rv = unsafe { ap_global_mutex_create(&mut mutex, ptr::null_mut(), MUTEX_TYPE.as_ptr(), ptr::null(), s, pconf, 0) };
+        if rv != APR_SUCCESS as apr_status_t {
+            return Err(format!("WasmSharedStore: cannot create the {} mutex: {}", c_str_of(MUTEX_TYPE), status_text(rv)));
+        }
+        MUTEX.store(mutex, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+fn c_str_of(s: &std::ffi::CStr) -> String {
+    s.to_string_lossy().into_owned()
+}
+
+/// The configuration pool's cleanup: the provider lets go of the store.
+unsafe extern "C" fn destroy(data: *mut c_void) -> apr_status_t {
+    guard(|_| (), || {
+        // SAFETY: the Box made in post_config; the pool runs this once.
+        let (provider, instance, s) = *unsafe { Box::from_raw(data as *mut (*const ap_socache_provider_t, *mut ap_socache_instance_t, *mut server_rec)) };
+        // SAFETY: the instance was initialized and is destroyed once, before its pool goes.
+        unsafe {
+            if let Some(destroy) = (*provider).destroy {
+                destroy(instance, s);
+            }
+        }
+    });
+    APR_SUCCESS as apr_status_t
+}
+
+/// child_init: reopens the mutex in the child.
+///
+/// # Safety
+/// `pchild` must be the child's pool, during child_init.
+pub(crate) unsafe fn child_init(pchild: *mut apr_pool_t) -> Result<(), String> {
+    let mut mutex = MUTEX.load(Ordering::Relaxed);
+    if mutex.is_null() {
+        return Ok(());
+    }
+    // SAFETY: the mutex was created in post_config in the parent; caller's contract.
+    let rv = unsafe { apr_global_mutex_child_init(&mut mutex, apr_global_mutex_lockfile(mutex), pchild) };
+    if rv != APR_SUCCESS as apr_status_t {
+        return Err(format!("WasmSharedStore: cannot reopen the {} mutex: {}", c_str_of(MUTEX_TYPE), status_text(rv)));
+    }
+    MUTEX.store(mutex, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Runs `op` on store number `index` for the id `id`, under the mutex if the provider needs
+/// it, with a pool of its own (a redis get allocates the value from it).
+///
+/// # Safety
+/// `r` must be a live request, on its thread.
+pub(crate) unsafe fn run(r: *mut request_rec, index: usize, id: &[u8], op: StoreOp<'_>) -> Result<Option<Vec<u8>>, String> {
+    let (provider, instance) = {
+        let stores = stores();
+        let store = stores.get(index).ok_or("not defined in this configuration")?;
+        (store.provider, store.instance)
+    };
+    // SAFETY: the provider record is static.
+    let mutex = if unsafe { needs_mutex(provider) } { MUTEX.load(Ordering::Relaxed) } else { ptr::null_mut() };
+    // SAFETY: `r` is live (caller); the mutex (if any) was reopened in this child; the pool
+    // is made and destroyed here; the provider's functions get ids and buffers valid for the
+    // lengths given.
+    unsafe {
+        if !mutex.is_null() {
+            let rv = apr_global_mutex_lock(mutex);
+            if rv != APR_SUCCESS as apr_status_t {
+                return Err(format!("cannot take the store's mutex: {}", status_text(rv)));
+            }
+        }
+        let mut pool = ptr::null_mut();
+        apr_pool_create_ex(&mut pool, (*r).pool, None, ptr::null_mut());
+        let (s, idlen) = ((*r).server, id.len() as u32);
+        let result = match op {
+            StoreOp::Get => {
+                let mut buf = vec![0u8; MAX_VALUE];
+                let mut len = buf.len() as u32;
+                match (*provider).retrieve.map(|f| f(instance, s, id.as_ptr(), idlen, buf.as_mut_ptr(), &mut len, pool)) {
+                    Some(rv) if rv == APR_SUCCESS as apr_status_t => {
+                        buf.truncate(len as usize);
+                        Ok(Some(buf))
+                    }
+                    Some(rv) if rv == APR_NOTFOUND as apr_status_t => Ok(None),
+                    Some(rv) => Err(status_text(rv)),
+                    None => Err("the provider cannot retrieve".into()),
+                }
+            }
+            StoreOp::Set { value, ttl_seconds } => {
+                let expiry = apr_time_now() + i64::from(ttl_seconds) * 1_000_000;
+                let len = value.len() as u32;
+                // The providers copy the value; none writes through the pointer.
+                let data = value.as_ptr() as *mut u8;
+                match (*provider).store.map(|f| f(instance, s, id.as_ptr(), idlen, expiry, data, len, pool)) {
+                    Some(rv) if rv == APR_SUCCESS as apr_status_t => Ok(None),
+                    Some(rv) => Err(status_text(rv)),
+                    None => Err("the provider cannot store".into()),
+                }
+            }
+            StoreOp::Delete => match (*provider).remove.map(|f| f(instance, s, id.as_ptr(), idlen, pool)) {
+                Some(rv) if rv == APR_SUCCESS as apr_status_t || rv == APR_NOTFOUND as apr_status_t => Ok(None),
+                Some(rv) => Err(status_text(rv)),
+                None => Err("the provider cannot remove".into()),
+            },
+        };
+        apr_pool_destroy(pool);
+        if !mutex.is_null() {
+            apr_global_mutex_unlock(mutex);
+        }
+        result
+    }
+}
