@@ -19,7 +19,7 @@ cargo test --release -p mod_wasm_host --features testing
 # built natively.
 CARGO_TARGET_DIR="$PWD/target/native" cargo test --release --manifest-path sdk-rust/Cargo.toml
 (cd sdk-examples && CARGO_TARGET_DIR="$PWD/../target/native" cargo test --release \
-    --target "$(rustc -vV | sed -n 's/^host: //p')" -p html-inject -p redact-email -p json-guard -p office-hours -p rate-limit)
+    --target "$(rustc -vV | sed -n 's/^host: //p')" -p html-inject -p redact-email -p json-guard -p office-hours -p rate-limit -p session-login)
 python3 -m pytest -q tests/ "$@"
 
 # A short bounded run of every fuzz target (scripts/fuzz.sh 300 for a longer one).

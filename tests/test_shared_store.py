@@ -184,3 +184,61 @@ def test_a_store_name_defined_twice_stops_startup():
     line = "WasmSharedStore sessions shmcb:{root}/x(65536)\n"
     out = refused(line + line, extra_modules=["socache_shmcb"])
     assert "sessions is already defined by an earlier WasmSharedStore line" in out, out
+
+
+# -- the session-login example: log in on one server, be known on both -----------------------
+
+def session_config(redis_port):
+    login = guest("session_login", P2)
+    auth = """    AuthType Basic
+    AuthName members
+    AuthBasicProvider file
+    AuthUserFile {root}/users
+    Require valid-user"""
+    return f"""WasmSharedStore sessions redis:127.0.0.1:{redis_port}
+WasmSharedStoreGrant sessions {login}
+WasmApacheModule {login} "sessions 600" first
+<Location /login>
+    SetHandler session-login
+{auth}
+</Location>
+<Location /logout>
+    SetHandler session-logout
+</Location>
+<Location /members>
+{auth}
+</Location>
+"""
+
+
+def test_a_session_made_on_one_server_is_known_on_the_other_until_logout():
+    import base64
+    import hashlib
+    sha = base64.b64encode(hashlib.sha1(b"secret").digest()).decode()
+    basic = {"Authorization": "Basic " + base64.b64encode(b"alice:secret").decode()}
+    modules = ["socache_redis", "authn_core", "authn_file", "auth_basic", "authz_user"]
+    with Redis() as redis:
+        servers = [Apache(session_config(redis.port), extra_modules=modules) for _ in range(2)]
+        for apache in servers:
+            (apache.dir / "users").write_text(f"alice:{{SHA}}{sha}\n")
+            (apache.dir / "htdocs" / "members").mkdir()
+            (apache.dir / "htdocs" / "members" / "page.txt").write_text("members only\n")
+            for p in [apache.dir / "users", apache.dir / "htdocs" / "members", apache.dir / "htdocs" / "members" / "page.txt"]:
+                p.chmod(0o755 if p.is_dir() else 0o644)
+        a, b = servers
+        with a, b:
+            assert b.get("/members/page.txt")[0] == 401
+            status, headers, body = a.get("/login?next=/members/page.txt", headers=basic)
+            assert (status, body) == (303, b"logged in as alice\n")
+            assert headers["location"] == "/members/page.txt"
+            cookie = headers["set-cookie"]
+            assert re.fullmatch(r"wasm_session=[0-9a-f]{32}; Path=/; Max-Age=600; HttpOnly; SameSite=Lax", cookie), cookie
+            session = {"Cookie": "theme=dark; " + cookie.split(";")[0]}
+            # The other server knows the session (no Authorization header is sent).
+            assert b.get("/members/page.txt", headers=session)[:3:2] == (200, b"members only\n")
+            assert a.get("/members/page.txt", headers=session)[0] == 200
+            # A made-up session id is nobody.
+            assert b.get("/members/page.txt", headers={"Cookie": "wasm_session=" + "0" * 32})[0] == 401
+            status, headers, _ = b.get("/logout", headers=session)
+            assert status == 200 and headers["set-cookie"].startswith("wasm_session=; Path=/; Max-Age=0")
+            assert a.get("/members/page.txt", headers=session)[0] == 401
