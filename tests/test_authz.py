@@ -165,4 +165,9 @@ def test_a_provider_used_before_its_definition_is_httpds_error():
 def test_the_same_name_twice_is_refused():
     line = f"WasmAuthzProvider twice {guest('phase_probe', P2)}\n"
     out = refused(line + line)
-    assert "twice is already defined by an earlier WasmAuthzProvider line" in out, out
+    assert "`Require twice` already has a provider (httpd's own or an earlier WasmAuthzProvider line)" in out, out
+
+
+def test_the_name_of_one_of_httpds_providers_is_refused():
+    out = refused(f"WasmAuthzProvider valid-user {guest('phase_probe', P2)}\n", extra_modules=["authz_user"])
+    assert "`Require valid-user` already has a provider" in out, out

@@ -280,6 +280,31 @@ def test_limit_request_body_is_honoured(server):
     assert status == 413
 
 
+def raw_exchange(server, request):
+    """Sends `request` (bytes) on a new connection and reads until the server closes it."""
+    import socket
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(request)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    return received
+
+
+@pytest.mark.parametrize("body", ["length", "chunked"])
+def test_a_body_httpd_refuses_gets_exactly_one_response(server, body):
+    # httpd's own body filter answers 413 itself (LimitRequestBody); the program's failed
+    # read must not make httpd send a second error page after it.
+    head = b"POST /limited?do=read HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    if body == "length":
+        request = head + b"Content-Length: 5000\r\n\r\n" + b"x" * 5000
+    else:
+        request = head + b"Transfer-Encoding: chunked\r\n\r\n" + (b"2bc\r\n" + b"y" * 700 + b"\r\n") * 2 + b"0\r\n\r\n"
+    received = raw_exchange(server, request)
+    assert received.startswith(b"HTTP/1.1 413 ")
+    assert received.count(b"HTTP/1.1 ") == 1, received.decode(errors="replace")
+
+
 def test_limit_request_body_applies_to_chunked_bodies(server):
     chunks = [b"y" * 700, b"y" * 700]
     status, _, _ = server.request("POST", "/limited?do=read", body=iter(chunks), chunked=True,

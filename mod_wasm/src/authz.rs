@@ -34,6 +34,22 @@ static PROVIDERS: [authz_provider; MAX_PROVIDERS] = {
     providers
 };
 
+/// Refuses a name httpd already has a provider for (`valid-user`, `ip`, another
+/// `WasmAuthzProvider` …): registering it again would silently replace that provider for
+/// every later `Require` line.
+///
+/// # Safety
+/// `pool` must be a live pool (the directive's temporary pool).
+pub(crate) unsafe fn check_name_free(name: &str, pool: *mut apr_pool_t) -> Result<(), String> {
+    // SAFETY: caller's contract; httpd's provider registry is filled before directives run.
+    let existing = unsafe { ap_lookup_provider(c"authz".as_ptr(), pool_str(pool, name), c"0".as_ptr()) };
+    if existing.is_null() {
+        Ok(())
+    } else {
+        Err(format!("`Require {name}` already has a provider (httpd's own or an earlier WasmAuthzProvider line): choose another name"))
+    }
+}
+
 /// Makes `name` the authorization provider number `index` (while the configuration is
 /// read), with per-URI semantics: a guest may decide on anything (URI, headers, time), so
 /// httpd must ask it for every subrequest and internal redirect, never reuse an answer.

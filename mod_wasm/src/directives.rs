@@ -370,6 +370,9 @@ pub unsafe extern "C" fn wasm_cmd_define(
                 let noun = if provides == Provides::Authz { "provider" } else { "filter" };
                 return Err(format!("`{name}` is not a {noun} name (letters, digits, _ - .)"));
             }
+            if provides == Provides::Authz {
+                crate::authz::check_name_free(&name, (*cmd).temp_pool)?;
+            }
             let path = server_path(cmd, &c_str(path))?;
             let check = host::extension::check_provider_module(provides);
             let slot = host::registry::register(&path, check).map_err(|e| e.to_string())?;

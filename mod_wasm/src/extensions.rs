@@ -102,11 +102,15 @@ unsafe extern "C" fn phase_hook<const P: usize, const O: usize>(r: *mut request_
     behind_boundary(r, || unsafe { run_phase(r, Phase::ALL[P], HookOrder::ALL[O]) })
 }
 
-/// quick_handler at position `HookOrder::ALL[O]`. httpd also asks quick handlers whether
-/// they would serve a subrequest's URI (`lookup`); ours decline that, as mod_lua's do, so
-/// such a subrequest goes through the normal phases, auth included.
+/// quick_handler at position `HookOrder::ALL[O]`, for main requests only. httpd also asks
+/// quick handlers whether they would serve a subrequest's URI (`lookup`), and runs a
+/// subrequest's quick handlers again before its handler — where anything but `ok` (a status,
+/// `done`, a failure) falls through to the normal handler and would let an SSI include past
+/// a quick-handler gate. So ours decline subrequests: they go through the normal phases,
+/// auth included.
 unsafe extern "C" fn quick_hook<const O: usize>(r: *mut request_rec, lookup: c_int) -> c_int {
-    if lookup != 0 {
+    // SAFETY: httpd called the hook with its live request.
+    if lookup != 0 || unsafe { !(*r).main.is_null() } {
         return DECLINED as c_int;
     }
     // SAFETY: httpd called the hook with its live request, on this thread.
@@ -242,13 +246,34 @@ unsafe fn run_phase(r: *mut request_rec, phase: Phase, order: HookOrder) -> c_in
 
 /// What mod_wasm keeps for one original request (its subrequests and internal redirects
 /// included): the extension instances, the request itself for the cleanup that ends them,
-/// and which of its requests httpd has already answered.
+/// and whether httpd has already answered the original request ([`mark_answered`]).
 struct RequestState {
     instances: RequestInstances,
     r: *mut request_rec,
-    /// The request an error response was sent for from inside its body's flow (see
-    /// [`mark_answered`]); null while none was.
-    answered: Cell<*mut request_rec>,
+    answered: Cell<bool>,
+}
+
+/// Marks a subrequest or internal redirect as answered in its own request_config slot,
+/// which nothing else uses (their state is the original request's): a non-null pointer
+/// that is no allocation.
+static ANSWERED: u8 = 0;
+
+/// Whether `r` is an original request (neither a subrequest nor an internal redirect).
+///
+/// # Safety
+/// `r` must be a live request.
+unsafe fn is_original(r: *mut request_rec) -> bool {
+    // SAFETY: caller's contract.
+    unsafe { (*r).main.is_null() && (*r).prev.is_null() }
+}
+
+/// Our slot in `r`'s own request_config.
+///
+/// # Safety
+/// `r` must be a live request.
+unsafe fn own_slot(r: *mut request_rec) -> *mut *mut c_void {
+    // SAFETY: request_config has one slot per module; ours is only used in this file.
+    unsafe { ((*r).request_config as *mut *mut c_void).add(module_index() as usize) }
 }
 
 /// The state of the original request `r` belongs to, made on first use if `create`.
@@ -269,15 +294,15 @@ unsafe fn request_state<'a>(r: *mut request_rec, create: bool) -> Option<&'a Req
             }
         }
     }
-    // SAFETY: request_config has one slot per module; ours is only used here.
-    let slot = unsafe { ((*root).request_config as *mut *mut c_void).add(module_index() as usize) };
+    // SAFETY: `root` is live (from `r`).
+    let slot = unsafe { own_slot(root) };
     // SAFETY: the slot belongs to this request and is read and written on its thread only.
     unsafe {
         if (*slot).is_null() {
             if !create {
                 return None;
             }
-            let state = RequestState { instances: RequestInstances::default(), r: root, answered: Cell::new(ptr::null_mut()) };
+            let state = RequestState { instances: RequestInstances::default(), r: root, answered: Cell::new(false) };
             let state = Box::into_raw(Box::new(state));
             apr_pool_cleanup_register((*root).pool, state as *mut c_void, Some(end_request), Some(apr_pool_cleanup_null));
             *slot = state as *mut c_void;
@@ -301,39 +326,81 @@ pub(crate) unsafe fn request_instances<'a>(r: *mut request_rec) -> &'a RequestIn
 }
 
 /// Notes that httpd has been given a whole response for `r` from inside its body's flow: an
-/// input filter refused the body while it was read, or an output filter (or the handler)
-/// ended the response with an error.
+/// input filter refused the body while it was read (ours, or httpd's own for a body over
+/// `LimitRequestBody`), or an output filter (or the handler) ended the response with an
+/// error. Each request keeps its own mark: a later subrequest is not answered by an earlier
+/// one's.
 ///
 /// # Safety
 /// `r` must be a live request, on its thread.
 pub(crate) unsafe fn mark_answered(r: *mut request_rec) {
+    // SAFETY: caller's contract; a non-original request's own slot is only used for the mark.
+    unsafe {
+        if is_original(r) {
+            if let Some(state) = request_state(r, true) {
+                state.answered.set(true);
+            }
+        } else {
+            *own_slot(r) = &ANSWERED as *const u8 as *mut c_void;
+        }
+    }
+}
+
+/// Whether `r` itself was marked answered.
+///
+/// # Safety
+/// `r` must be a live request, on its thread.
+unsafe fn marked(r: *mut request_rec) -> bool {
     // SAFETY: caller's contract.
-    if let Some(state) = unsafe { request_state(r, true) } {
-        state.answered.set(r);
+    unsafe {
+        if is_original(r) {
+            request_state(r, false).is_some_and(|state| state.answered.get())
+        } else {
+            *own_slot(r) as *const u8 == &ANSWERED as *const u8
+        }
     }
 }
 
 /// `AP_FILTER_ERROR` ("the response is taken care of") when httpd has already been given a
-/// whole response for `r` or a request it is a subrequest of ([`mark_answered`]): a status
-/// returned then would make httpd answer twice, and more body would follow the response on
-/// the wire. (`eos_sent` cannot tell: a page's EOS has passed when mod_include runs the
-/// subrequests it includes.) An ErrorDocument's internal redirect is a new response.
+/// whole response for `r` — it was marked ([`mark_answered`]), or its own EOS has gone out —
+/// or for a request it is a subrequest of (marked: a subrequest reads its main request's
+/// body, so a refusal ends the main request). A status returned then would make httpd
+/// answer twice. A main request's EOS alone does not count: a page's EOS has passed when
+/// mod_include runs the subrequests it includes. An ErrorDocument's internal redirect is a
+/// new response.
 ///
 /// # Safety
 /// `r` must be a live request, on its thread.
 pub(crate) unsafe fn already_answered(r: *mut request_rec) -> Option<c_int> {
-    // SAFETY: caller's contract.
-    let answered = unsafe { request_state(r, false) }?.answered.get();
-    let mut q = r;
-    // A subrequest reads its main request's body, so a refusal ends the main request.
-    while !q.is_null() {
-        if q == answered {
+    // SAFETY: caller's contract; the main requests of a live request are live.
+    unsafe {
+        if (*r).eos_sent != 0 {
             return Some(AP_FILTER_ERROR);
         }
-        // SAFETY: the main requests of a live request are live.
-        q = unsafe { (*q).main };
+        let mut q = r;
+        while !q.is_null() {
+            if marked(q) {
+                return Some(AP_FILTER_ERROR);
+            }
+            q = (*q).main;
+        }
     }
     None
+}
+
+/// The outermost request `r` is a subrequest of (`r` itself for a main request).
+///
+/// # Safety
+/// `r` must be a live request.
+pub(crate) unsafe fn top_main(r: *mut request_rec) -> *mut request_rec {
+    let mut q = r;
+    // SAFETY: caller's contract; the main requests of a live request are live.
+    unsafe {
+        while !(*q).main.is_null() {
+            q = (*q).main;
+        }
+    }
+    q
 }
 
 /// The original request's pool cleanup: its extension instances learn that it ended and

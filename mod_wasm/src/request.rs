@@ -304,6 +304,8 @@ pub unsafe fn read_body(r: *mut request_rec, bb: *mut apr_bucket_brigade, buf: &
     if rv != APR_SUCCESS as apr_status_t {
         apr_brigade_cleanup(bb as *mut c_void);
         if rv == AP_FILTER_ERROR {
+            // The body belongs to the main request, whose filters answered.
+            crate::extensions::mark_answered(crate::extensions::top_main(r));
             let message = "an input filter refused the request body; httpd has answered".into();
             return Err(BodyError { status: 400, message });
         }

@@ -182,19 +182,29 @@ pub(crate) unsafe fn run(r: *mut request_rec, index: usize, id: &[u8], op: Store
         (store.provider, store.instance)
     };
     // SAFETY: the provider record is static.
-    let mutex = if unsafe { needs_mutex(provider) } { MUTEX.load(Ordering::Relaxed) } else { ptr::null_mut() };
-    // SAFETY: `r` is live (caller); the mutex (if any) was reopened in this child; the pool
-    // is made and destroyed here; the provider's functions get ids and buffers valid for the
-    // lengths given.
-    unsafe {
-        if !mutex.is_null() {
-            let rv = apr_global_mutex_lock(mutex);
-            if rv != APR_SUCCESS as apr_status_t {
-                return Err(format!("cannot take the store's mutex: {}", status_text(rv)));
-            }
+    let mutex = if unsafe { needs_mutex(provider) } {
+        let mutex = MUTEX.load(Ordering::Relaxed);
+        if mutex.is_null() {
+            return Err("the store's mutex is missing in this process".into());
         }
+        mutex
+    } else {
+        ptr::null_mut()
+    };
+    // SAFETY: `r` is live (caller); the mutex (if any) was reopened in this child; the pool
+    // is made here and destroyed with the guard; the provider's functions get ids and
+    // buffers valid for the lengths given.
+    unsafe {
+        let _locked = match Locked::take(mutex) {
+            Ok(locked) => locked,
+            Err(rv) => return Err(format!("cannot take the store's mutex: {}", status_text(rv))),
+        };
         let mut pool = ptr::null_mut();
-        apr_pool_create_ex(&mut pool, (*r).pool, None, ptr::null_mut());
+        let rv = apr_pool_create_ex(&mut pool, (*r).pool, None, ptr::null_mut());
+        if rv != APR_SUCCESS as apr_status_t {
+            return Err(format!("no memory pool: {}", status_text(rv)));
+        }
+        let _pool = Scratch(pool);
         let (s, idlen) = ((*r).server, id.len() as u32);
         let result = match op {
             StoreOp::Get => {
@@ -227,10 +237,44 @@ pub(crate) unsafe fn run(r: *mut request_rec, index: usize, id: &[u8], op: Store
                 None => Err("the provider cannot remove".into()),
             },
         };
-        apr_pool_destroy(pool);
-        if !mutex.is_null() {
-            apr_global_mutex_unlock(mutex);
-        }
         result
+    }
+}
+
+/// The store's mutex, held until dropped (a panic included: a lock left held would stop
+/// every child). Holds nothing when the provider needs no mutex.
+struct Locked(*mut apr_global_mutex_t);
+
+impl Locked {
+    /// # Safety
+    /// `mutex` must be null or the store mutex, reopened in this child.
+    unsafe fn take(mutex: *mut apr_global_mutex_t) -> Result<Locked, apr_status_t> {
+        if !mutex.is_null() {
+            // SAFETY: caller's contract.
+            let rv = unsafe { apr_global_mutex_lock(mutex) };
+            if rv != APR_SUCCESS as apr_status_t {
+                return Err(rv);
+            }
+        }
+        Ok(Locked(mutex))
+    }
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: taken in Locked::take and released once, here.
+            unsafe { apr_global_mutex_unlock(self.0) };
+        }
+    }
+}
+
+/// A pool for one provider call, destroyed when dropped.
+struct Scratch(*mut apr_pool_t);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        // SAFETY: made by apr_pool_create_ex for this call and destroyed once, here.
+        unsafe { apr_pool_destroy(self.0) };
     }
 }

@@ -326,7 +326,7 @@ pub trait Module: Default + 'static {
     }
     /// Serve the request before httpd maps it (a cache, a maintenance page): write the body
     /// with [`Request::write_body`] and return Ok, or decline. No auth phase has run. Only
-    /// modules loaded outside any section take part.
+    /// modules loaded outside any section take part; not called for subrequests.
     fn quick_handler(&mut self, r: &Request) -> HookResult {
         HookResult::Declined
     }

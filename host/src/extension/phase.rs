@@ -136,6 +136,10 @@ impl Phase {
             HookOutcome::Status(status) if self == Phase::LogTransaction => {
                 Err(format!("returned http-status({status}) in log-transaction, after the response was sent"))
             }
+            HookOutcome::Status(status) if self == Phase::PreTranslateName && status < 400 => Err(format!(
+                "returned http-status({status}) in pre-translate-name, where httpd acts only on errors (400-599): \
+                 redirect from translate-name or later"
+            )),
             HookOutcome::Status(status) if !self.takes_status() => Err(format!(
                 "returned http-status({status}) in {}, whose answer httpd ignores: decide the status in an earlier \
                  phase (access-checker, fixups)",
@@ -364,7 +368,8 @@ mod tests {
                 assert!(refused(phase, HookOutcome::Status(status)), "{phase:?} {status}");
             }
             for status in [301, 401, 403, 404, 500, 503, 599] {
-                let ignored = matches!(phase, Phase::LogTransaction | Phase::InsertFilter);
+                let ignored = matches!(phase, Phase::LogTransaction | Phase::InsertFilter)
+                    || (phase == Phase::PreTranslateName && status < 400);
                 assert_eq!(refused(phase, HookOutcome::Status(status)), ignored, "{phase:?} {status}");
             }
         }
