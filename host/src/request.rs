@@ -101,6 +101,23 @@ pub enum Table {
     SubprocessEnv,
 }
 
+/// What a lookup of a URI or file found (the WIT's `lookup`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Lookup {
+    pub status: u16,
+    pub filename: Option<String>,
+    pub exists: bool,
+    pub content_type: Option<String>,
+    pub handler: Option<String>,
+}
+
+/// What a lookup starts from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LookupOf {
+    Uri,
+    File,
+}
+
 /// What extension modules may do with a request, one hook call at a time. mod_wasm
 /// implements it over `request_rec`; values reaching it are already checked (no CR, LF or
 /// NUL; writable fields only).
@@ -125,6 +142,12 @@ pub trait HttpdRequest: Send {
     fn write_body(&mut self, data: &[u8]) -> io::Result<()>;
     /// Adds the filter httpd knows as `name` to the request; `Err` says why not.
     fn add_filter(&mut self, kind: crate::extension::FilterKind, name: &str) -> Result<(), String>;
+    /// A subrequest for `target` run up to the handler, not served.
+    fn lookup(&mut self, of: LookupOf, target: &str) -> Lookup;
+    /// Serves `uri` as a subrequest into this response; its status.
+    fn include(&mut self, uri: &str) -> u16;
+    /// httpd's internal redirect to `uri`; `Err` says why it cannot be done now.
+    fn internal_redirect(&mut self, uri: &str) -> Result<(), String>;
     /// Runs `op` on shared store number `store` (checked: granted, within the limits) for
     /// the id `id`: `Ok(Some(value))` for a found get, `Ok(None)` otherwise; `Err` says why the
     /// provider failed.

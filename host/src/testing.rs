@@ -175,6 +175,16 @@ impl HttpdRequest for MemoryHttpdRequest {
         self.filters.push((kind, name.to_owned()));
         Ok(())
     }
+    fn lookup(&mut self, _: crate::request::LookupOf, target: &str) -> crate::request::Lookup {
+        crate::request::Lookup { status: 200, filename: Some(format!("/srv{target}")), ..Default::default() }
+    }
+    fn include(&mut self, _: &str) -> u16 {
+        200
+    }
+    fn internal_redirect(&mut self, uri: &str) -> Result<(), String> {
+        self.uri = uri.to_owned();
+        Ok(())
+    }
     fn store(&mut self, store: usize, id: &[u8], op: crate::store::StoreOp<'_>) -> Result<Option<Vec<u8>>, String> {
         let key = (store, id.to_vec());
         Ok(match op {

@@ -90,6 +90,15 @@ impl HttpdRequest for TestRequest {
     fn add_filter(&mut self, _: FilterKind, _: &str) -> Result<(), String> {
         Ok(())
     }
+    fn lookup(&mut self, _: host::request::LookupOf, _: &str) -> host::request::Lookup {
+        host::request::Lookup::default()
+    }
+    fn include(&mut self, _: &str) -> u16 {
+        500
+    }
+    fn internal_redirect(&mut self, _: &str) -> Result<(), String> {
+        Err("no redirects in these tests".into())
+    }
     fn store(&mut self, _: usize, _: &[u8], _: host::store::StoreOp<'_>) -> Result<Option<Vec<u8>>, String> {
         Err("no shared stores in these tests".into())
     }

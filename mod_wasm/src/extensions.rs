@@ -8,6 +8,7 @@ use std::os::raw::{c_char, c_int};
 use std::ptr;
 
 use host::extension::{FilterKind, HookOrder, HookOutcome, Phase, RequestInstances};
+use host::request::{Lookup, LookupOf};
 use host::{BodyError, Field, HttpdRequest, LogLevel, Table};
 
 use crate::boundary::guard;
@@ -421,6 +422,8 @@ unsafe extern "C" fn end_request(data: *mut c_void) -> apr_status_t {
 pub(crate) struct HookRequest {
     r: *mut request_rec,
     body: *mut apr_bucket_brigade,
+    /// write-body has been called in this call (an internal redirect must come first).
+    wrote: bool,
 }
 
 // SAFETY: used only during the hook call, on the request's thread (wasmtime's store data
@@ -430,7 +433,7 @@ unsafe impl Send for HookRequest {}
 impl HookRequest {
     /// `r` must be the live request of the hook call the value is made for.
     pub(crate) fn new(r: *mut request_rec) -> Self {
-        HookRequest { r, body: ptr::null_mut() }
+        HookRequest { r, body: ptr::null_mut(), wrote: false }
     }
 
     fn pooled(&self, value: &str) -> *mut c_char {
@@ -572,8 +575,12 @@ impl HttpdRequest for HookRequest {
     fn write_body(&mut self, data: &[u8]) -> io::Result<()> {
         // SAFETY: the request is live during its hook call.
         if unsafe { already_answered(self.r) }.is_some() {
-            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "httpd has already answered (a filter refused the request)"));
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "httpd has already answered (a filter refused the request, or it was redirected)",
+            ));
         }
+        self.wrote = true;
         let Ok(len) = c_int::try_from(data.len()) else {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "a write of 2 GiB or more"));
         };
@@ -584,6 +591,63 @@ impl HttpdRequest for HookRequest {
         } else {
             Ok(())
         }
+    }
+
+    fn lookup(&mut self, of: LookupOf, target: &str) -> Lookup {
+        // SAFETY: the request is live during its hook call; the target is copied into its
+        // pool; the subrequest is read and destroyed here (httpd applies its recursion limit
+        // and answers 500 beyond it).
+        unsafe {
+            let target = self.pooled(target);
+            let rr = match of {
+                LookupOf::Uri => ap_sub_req_lookup_uri(target, self.r, ptr::null_mut()),
+                LookupOf::File => ap_sub_req_lookup_file(target, self.r, ptr::null_mut()),
+            };
+            let found = Lookup {
+                status: u16::try_from((*rr).status).unwrap_or(500),
+                filename: text((*rr).filename),
+                exists: (*rr).finfo.filetype != APR_NOFILE,
+                content_type: text((*rr).content_type),
+                handler: text((*rr).handler),
+            };
+            ap_destroy_sub_req(rr);
+            found
+        }
+    }
+
+    fn include(&mut self, uri: &str) -> u16 {
+        // SAFETY: as in `lookup`; the subrequest's output goes into this request's filters,
+        // behind what the handler has written so far, as mod_include's does.
+        unsafe {
+            let rr = ap_sub_req_lookup_uri(self.pooled(uri), self.r, (*self.r).output_filters);
+            let status = if (*rr).status == HTTP_OK as c_int {
+                match ap_run_sub_req(rr) {
+                    0 => (*rr).status,
+                    failed => failed,
+                }
+            } else {
+                (*rr).status
+            };
+            ap_destroy_sub_req(rr);
+            self.wrote = true;
+            u16::try_from(status).unwrap_or(500)
+        }
+    }
+
+    fn internal_redirect(&mut self, uri: &str) -> Result<(), String> {
+        if self.wrote {
+            return Err("the handler has written part of the response already".into());
+        }
+        // SAFETY: the request is live during its handler call; httpd runs the new request to
+        // its end here (its recursion limit answers 500 beyond it).
+        unsafe {
+            if already_answered(self.r).is_some() {
+                return Err("httpd has already answered this request".into());
+            }
+            ap_internal_redirect(self.pooled(uri), self.r);
+        }
+        self.wrote = true;
+        Ok(())
     }
 
     fn add_filter(&mut self, kind: FilterKind, name: &str) -> Result<(), String> {

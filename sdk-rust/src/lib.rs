@@ -46,7 +46,7 @@ use bindings::apache::httpd::types as wit;
 mod replace;
 
 pub use replace::Replace;
-pub use wit::{AuthzResult, ChunkEnd, Error, FilterResult, HookResult, LogLevel};
+pub use wit::{AuthzResult, ChunkEnd, Error, FilterResult, HookResult, LogLevel, Lookup};
 
 /// The request being processed (httpd's `request_rec`), for the duration of a hook call.
 pub struct Request<'a> {
@@ -233,6 +233,28 @@ impl<'a> Request<'a> {
     /// Adds input filter `name` to this request, before its body is read.
     pub fn add_input_filter(&self, name: &str) -> Result<(), Error> {
         self.inner.add_input_filter(name)
+    }
+
+    /// How httpd would serve `uri` (`/path?query`): a subrequest run through translation,
+    /// sections and auth, not served. `status` 200 means it would be served. Any phase but
+    /// log-transaction.
+    pub fn lookup_uri(&self, uri: &str) -> Result<Lookup, Error> {
+        self.inner.lookup_uri(uri)
+    }
+    /// How httpd would serve the file `path` (absolute, or relative to this request's file).
+    pub fn lookup_file(&self, path: &str) -> Result<Lookup, Error> {
+        self.inner.lookup_file(path)
+    }
+    /// Serves `uri` as a subrequest into this response, where it has got to, like
+    /// `<!--#include virtual-->` (quick-handler and handler). Returns its status; anything
+    /// but 200 included nothing.
+    pub fn include_uri(&self, uri: &str) -> Result<u16, Error> {
+        self.inner.include_uri(uri)
+    }
+    /// Hands the request to `uri` (an internal redirect): that request's response is the
+    /// response. In the handler, before any [`Request::write_body`]; then return Ok.
+    pub fn internal_redirect(&self, uri: &str) -> Result<(), Error> {
+        self.inner.internal_redirect(uri)
     }
 
     /// The shared store `name` (`WasmSharedStore`), if the configuration grants it to this

@@ -6,7 +6,7 @@ use wasmtime::component::Resource;
 
 use super::bindings::apache::httpd::types as wit;
 use super::{ExtState, FilterKind, HookCall, Phase, RequestRef, Stage};
-use crate::request::{BodyError, Field, HttpdRequest, LogLevel, Table};
+use crate::request::{BodyError, Field, HttpdRequest, LogLevel, LookupOf, Table};
 use crate::store::StoreOp;
 
 impl ExtState {
@@ -83,6 +83,41 @@ impl ExtState {
             call.req.log(LogLevel::Error, &message);
             wit::Error::Io(message)
         }))
+    }
+}
+
+impl ExtState {
+    /// A lookup of a URI or file: not after the response (log-transaction), and a target
+    /// that is a local path.
+    fn lookup(&mut self, handle: &R, of: LookupOf, target: &str) -> wasmtime::Result<Result<wit::Lookup, wit::Error>> {
+        let call = self.call(handle)?;
+        if call.stage == Stage::Hook(Phase::LogTransaction) {
+            return Ok(Err(wit::Error::WrongPhase("a lookup runs a subrequest, which log-transaction is too late for".into())));
+        }
+        if let Err(e) = checked_target(target, of) {
+            return Ok(Err(e));
+        }
+        let found = call.req.lookup(of, target);
+        Ok(Ok(wit::Lookup {
+            status: found.status,
+            filename: found.filename,
+            exists: found.exists,
+            content_type: found.content_type,
+            handler: found.handler,
+        }))
+    }
+}
+
+/// A URI must be a local path (`/…`); a file path must not be empty. Neither may hold CR,
+/// LF or NUL.
+fn checked_target(target: &str, of: LookupOf) -> Result<(), wit::Error> {
+    checked(target)?;
+    match of {
+        LookupOf::Uri if !target.starts_with('/') => {
+            Err(wit::Error::InvalidValue(format!("`{target}` is not a local URI (it must start with /)")))
+        }
+        LookupOf::File if target.is_empty() => Err(wit::Error::InvalidValue("an empty file path".into())),
+        _ => Ok(()),
     }
 }
 
@@ -287,6 +322,35 @@ impl wit::HostRequest for ExtState {
         Ok(call.req.write_body(&data).map_err(|e| wit::Error::Io(e.to_string())))
     }
 
+    fn lookup_uri(&mut self, r: R, uri: String) -> Res<Result<wit::Lookup, wit::Error>> {
+        self.lookup(&r, LookupOf::Uri, &uri)
+    }
+    fn lookup_file(&mut self, r: R, path: String) -> Res<Result<wit::Lookup, wit::Error>> {
+        self.lookup(&r, LookupOf::File, &path)
+    }
+    fn include_uri(&mut self, r: R, uri: String) -> Res<Result<u16, wit::Error>> {
+        let call = self.call(&r)?;
+        if !call.stage.writes_body() {
+            let msg = format!("include-uri writes into the response: in quick-handler and handler, not {}", call.stage.name());
+            return Ok(Err(wit::Error::WrongPhase(msg)));
+        }
+        if let Err(e) = checked_target(&uri, LookupOf::Uri) {
+            return Ok(Err(e));
+        }
+        Ok(Ok(call.req.include(&uri)))
+    }
+    fn internal_redirect(&mut self, r: R, uri: String) -> Res<Result<(), wit::Error>> {
+        let call = self.call(&r)?;
+        if call.stage != Stage::Hook(Phase::Handler) {
+            let msg = format!("an internal redirect is the handler's answer, not {}'s", call.stage.name());
+            return Ok(Err(wit::Error::WrongPhase(msg)));
+        }
+        if let Err(e) = checked_target(&uri, LookupOf::Uri) {
+            return Ok(Err(e));
+        }
+        Ok(call.req.internal_redirect(&uri).map_err(wit::Error::WrongPhase))
+    }
+
     fn store_get(&mut self, r: R, store: String, key: String) -> Res<Result<Option<Vec<u8>>, wit::Error>> {
         self.store_call(&r, &store, &key, StoreOp::Get)
     }
@@ -337,6 +401,25 @@ mod tests {
             output: Arc::new(Mutex::new(Default::default())),
             cap: MemoryCap::new(1 << 20),
         }
+    }
+
+    #[test]
+    fn subrequests_and_redirects_keep_to_their_phases() {
+        let mut state = in_call(1);
+        let handle = state.table.push(RequestRef { call: 1 }).unwrap();
+        let r = || Resource::<RequestRef>::new_borrow(handle.rep());
+        let wrong_phase = |e| matches!(e, Err(super::wit::Error::WrongPhase(_)));
+        // In fixups: lookups yes, writing into the response or redirecting no.
+        assert_eq!(state.lookup_uri(r(), "/x".into()).unwrap().unwrap().filename.as_deref(), Some("/srv/x"));
+        assert!(matches!(state.lookup_uri(r(), "x".into()).unwrap(), Err(super::wit::Error::InvalidValue(_))));
+        assert!(matches!(state.lookup_uri(r(), "/a\r\nb".into()).unwrap(), Err(super::wit::Error::InvalidValue(_))));
+        assert!(wrong_phase(state.include_uri(r(), "/x".into()).unwrap().map(|_| ())));
+        assert!(wrong_phase(state.internal_redirect(r(), "/x".into()).unwrap()));
+        state.call.as_mut().unwrap().stage = Stage::Hook(Phase::Handler);
+        assert!(matches!(state.include_uri(r(), "/x".into()).unwrap(), Ok(200)));
+        assert!(state.internal_redirect(r(), "/y".into()).unwrap().is_ok());
+        state.call.as_mut().unwrap().stage = Stage::Hook(Phase::LogTransaction);
+        assert!(wrong_phase(state.lookup_uri(r(), "/x".into()).unwrap().map(|_| ())));
     }
 
     #[test]

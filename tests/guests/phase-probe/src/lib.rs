@@ -13,7 +13,10 @@
 //! - the handler `phase-probe` answers `phase-probe handler uri=<URI>`; with a query string
 //!   it runs a shared-store operation instead and answers its result (and logs
 //!   `phase-probe store <query> -> <result>`): `get:STORE:KEY`, `set:STORE:KEY:VALUE` (kept
-//!   60 s), `del:STORE:KEY`, `big:STORE:KEY:N` (sets a value of N bytes).
+//!   60 s), `del:STORE:KEY`, `big:STORE:KEY:N` (sets a value of N bytes); `lookup-uri:URI`,
+//!   `lookup-file:PATH` (answers the lookup's fields), `include:URI` (writes `before|`, the
+//!   included body, `|after status=N`), `redirect:URI`, `redirect-self` (an internal
+//!   redirect to this very URI, query included: a loop httpd must stop).
 //!
 //! As an authorization provider (`WasmAuthzProvider`), it logs
 //! `phase-probe authz-provider uri=<URI> user=<user or -> line=<line>` and answers what the
@@ -123,6 +126,9 @@ impl Module for Probe {
         seen(r, "handler");
         let _ = r.set_content_type("text/plain");
         if let Some(query) = r.args() {
+            if let Some(done) = subrequest_op(r, &query) {
+                return done;
+            }
             let result = store_op(r, &query);
             log_info!(r, "phase-probe store {query} -> {result}");
             return match r.write_body(format!("{result}\n").as_bytes()) {
@@ -135,6 +141,48 @@ impl Module for Probe {
             Err(e) => panic!("phase-probe: write-body: {e:?}"),
         }
     }
+}
+
+/// Runs the subrequest or redirect a query string names, if it names one.
+fn subrequest_op(r: &Request, query: &str) -> Option<HookResult> {
+    let write = |text: String| match r.write_body(text.as_bytes()) {
+        Ok(()) => HookResult::Ok,
+        Err(e) => panic!("phase-probe: write-body: {e:?}"),
+    };
+    let shown = |found: Result<mod_wasm_sdk::Lookup, mod_wasm_sdk::Error>| match found {
+        Ok(l) => format!(
+            "status={} filename={} exists={} type={} handler={}\n",
+            l.status,
+            l.filename.as_deref().unwrap_or("-"),
+            l.exists,
+            l.content_type.as_deref().unwrap_or("-"),
+            l.handler.as_deref().unwrap_or("-")
+        ),
+        Err(e) => format!("error={e:?}\n"),
+    };
+    if let Some(uri) = query.strip_prefix("lookup-uri:") {
+        return Some(write(shown(r.lookup_uri(uri))));
+    }
+    if let Some(path) = query.strip_prefix("lookup-file:") {
+        return Some(write(shown(r.lookup_file(path))));
+    }
+    if let Some(uri) = query.strip_prefix("include:") {
+        let _ = r.write_body(b"before|");
+        let status = match r.include_uri(uri) {
+            Ok(status) => status.to_string(),
+            Err(e) => format!("{e:?}"),
+        };
+        return Some(write(format!("|after status={status}\n")));
+    }
+    let target = match query.strip_prefix("redirect:") {
+        Some(uri) => uri.to_owned(),
+        None if query == "redirect-self" => r.unparsed_uri(),
+        None => return None,
+    };
+    Some(match r.internal_redirect(&target) {
+        Ok(()) => HookResult::Ok,
+        Err(e) => write(format!("error={e:?}\n")),
+    })
 }
 
 /// Runs the shared-store operation a query string names; the result as text.

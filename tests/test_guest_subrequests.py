@@ -1,0 +1,90 @@
+"""Subrequests and redirects a guest makes (`lookup-uri`, `lookup-file`, `include-uri`,
+`internal-redirect`), on a real apache2: what httpd would serve, auth included; a subrequest's
+body inside the response; a redirect whose response is the response; httpd's recursion limit.
+The `phase_probe` handler runs one operation per request from its query string."""
+
+import os
+
+import pytest
+
+from harness import Apache, guest
+
+P2 = "wasm32-wasip2"
+
+CONFIG = f"""WasmApacheModule {guest('phase_probe', P2)}
+<Location /probe>
+    SetHandler phase-probe
+</Location>
+<Location /closed>
+    Require all denied
+</Location>
+<Location /app>
+    SetHandler phase-probe
+</Location>
+"""
+
+
+@pytest.fixture(scope="module")
+def server():
+    apache = Apache(CONFIG, log_level="warn wasm:info")
+    htdocs = apache.dir / "htdocs"
+    for rel, text in {"page.txt": "a page\n", "closed/secret.txt": "secret\n", "doc.html": "<p>doc</p>\n"}.items():
+        (htdocs / rel).parent.mkdir(parents=True, exist_ok=True)
+        (htdocs / rel).write_text(text)
+    for p in [apache.dir, *apache.dir.rglob("*")]:
+        os.chmod(p, 0o755 if p.is_dir() else 0o644)
+    with apache:
+        yield apache
+
+
+def run(server, query):
+    status, _, body = server.get(f"/probe?{query}")
+    return status, body.decode()
+
+
+def test_lookup_uri_tells_what_httpd_would_serve(server):
+    root = server.dir / "htdocs"
+    assert run(server, "lookup-uri:/page.txt") == (
+        200, f"status=200 filename={root}/page.txt exists=true type=text/plain handler=-\n")
+    assert run(server, "lookup-uri:/doc.html")[1].endswith("type=text/html handler=-\n")
+    # A missing file maps all the same; httpd would answer 404 only when serving it.
+    assert run(server, "lookup-uri:/nothing.txt")[1] == f"status=200 filename={root}/nothing.txt exists=false type=text/plain handler=-\n"
+    # The handler a section sets.
+    assert run(server, "lookup-uri:/app/x")[1].endswith("handler=phase-probe\n")
+
+
+def test_lookup_uri_runs_the_auth_phases(server):
+    assert run(server, "lookup-uri:/closed/secret.txt")[1].startswith("status=403 ")
+
+
+def test_lookup_file_relative_to_the_requests_file(server):
+    root = server.dir / "htdocs"
+    assert run(server, f"lookup-file:{root}/page.txt")[1].startswith(f"status=200 filename={root}/page.txt exists=true")
+
+
+def test_a_lookup_target_must_be_a_local_uri(server):
+    assert run(server, "lookup-uri:http://elsewhere/")[1].startswith(
+        'error=Error::InvalidValue("`http://elsewhere/` is not a local URI')
+
+
+def test_include_uri_puts_a_subrequests_body_into_the_response(server):
+    assert run(server, "include:/page.txt") == (200, "before|a page\n|after status=200\n")
+    # Refused: nothing included, the status says why.
+    assert run(server, "include:/closed/secret.txt") == (200, "before||after status=403\n")
+
+
+def test_internal_redirect_hands_the_request_over(server):
+    mark = server.log_mark()
+    assert server.get("/probe?redirect:/page.txt")[:3:2] == (200, b"a page\n")
+    # The redirect is a request of its own: it starts again at post-read-request.
+    assert server.wait_log("phase-probe post-read-request uri=/page.txt", since=mark)
+    # The redirected request meets its own auth.
+    assert server.get("/probe?redirect:/closed/secret.txt")[0] == 403
+
+
+def test_a_redirect_loop_ends_at_httpds_recursion_limit(server):
+    mark = server.log_mark()
+    status, _, _ = server.get("/probe?redirect-self")
+    assert status == 500
+    assert server.wait_log("Request exceeded the limit of 10 internal redirects", since=mark)
+    assert server.get("/page.txt")[0] == 200  # the worker goes on
