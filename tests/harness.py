@@ -9,6 +9,7 @@ import atexit
 import http.client
 import io
 import os
+import re
 import shutil
 import signal
 import socket
@@ -279,6 +280,24 @@ class _SharedStream(io.BytesIO):
 
     def close(self):
         pass
+
+
+def refused_at_startup(body, extra_modules=(), prepare=None):
+    """`apache2 -t` refuses the configuration `body` (after `prepare(apache)`, if given) and
+    names the file and line, as httpd does for a bad directive: (that line, stripped; the
+    whole output)."""
+    apache = Apache(body, extra_modules=list(extra_modules))
+    try:
+        if prepare:
+            prepare(apache)
+        code, out = apache.check_config()
+        conf = apache.conf.read_text().splitlines()
+    finally:
+        shutil.rmtree(apache.dir, ignore_errors=True)
+    assert code != 0, f"configuration was accepted:\n{out}"
+    m = re.search(r"Syntax error on line (\d+) of (\S+):", out)
+    assert m and m.group(2) == str(apache.conf), out
+    return conf[int(m.group(1)) - 1].strip(), out
 
 
 class Redis:

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from harness import Apache, guest
+from harness import Apache, guest, refused_at_startup
 
 P2 = "wasm32-wasip2"
 AUTH_MODULES = ["authn_core", "authn_file", "auth_basic", "authz_user", "include"]
@@ -144,30 +144,31 @@ def test_office_hours_example(server):
 
 # -- configuration errors ------------------------------------------------------------------
 
-def refused(config, extra_modules=()):
-    apache = Apache(config, extra_modules=list(extra_modules))
-    code, out = apache.check_config()
-    assert code != 0, out
+def refused(config, extra_modules=(), directive=None):
+    """The output of `apache2 -t` refusing `config`, at a line of `directive`."""
+    line, out = refused_at_startup(config, extra_modules)
+    assert directive is None or line.startswith(directive), (line, out)
     return out
 
 
 def test_a_module_without_the_export_stops_startup_with_the_reason():
-    out = refused(f"WasmAuthzProvider nope {guest('access_control', P2)}\n")
+    out = refused(f"WasmAuthzProvider nope {guest('access_control', P2)}\n", directive="WasmAuthzProvider nope")
     assert "WasmAuthzProvider" in out and "access_control.wasm" in out
     assert "it does not export apache:httpd/authz-provider@0.1.0" in out, out
 
 
 def test_a_provider_used_before_its_definition_is_httpds_error():
-    out = refused(location("/x", "Require early granted") + f"WasmAuthzProvider early {guest('phase_probe', P2)}\n")
+    out = refused(location("/x", "Require early granted") + f"WasmAuthzProvider early {guest('phase_probe', P2)}\n",
+                  directive="Require early")
     assert "Unknown Authz provider: early" in out, out
 
 
 def test_the_same_name_twice_is_refused():
     line = f"WasmAuthzProvider twice {guest('phase_probe', P2)}\n"
-    out = refused(line + line)
+    out = refused(line + line, directive="WasmAuthzProvider twice")
     assert "`Require twice` already has a provider (httpd's own or an earlier WasmAuthzProvider line)" in out, out
 
 
 def test_the_name_of_one_of_httpds_providers_is_refused():
-    out = refused(f"WasmAuthzProvider valid-user {guest('phase_probe', P2)}\n", extra_modules=["authz_user"])
+    out = refused(f"WasmAuthzProvider valid-user {guest('phase_probe', P2)}\n", ["authz_user"], "WasmAuthzProvider")
     assert "`Require valid-user` already has a provider" in out, out

@@ -5,21 +5,12 @@ import re
 
 import pytest
 
-from harness import Apache, guest
+from harness import Apache, guest, refused_at_startup
 
 
 def refused(body, prepare=None):
     """Checks the config with `apache2 -t`; returns (line of the directive, output)."""
-    apache = Apache(body)
-    if prepare:
-        prepare(apache)
-    code, out = apache.check_config()
-    assert code != 0, f"configuration was accepted:\n{out}"
-    m = re.search(r"Syntax error on line (\d+) of (\S+):", out)
-    assert m, out
-    assert m.group(2) == str(apache.conf)
-    line = apache.conf.read_text().splitlines()[int(m.group(1)) - 1]
-    return line.strip(), out
+    return refused_at_startup(body, prepare=prepare)
 
 
 def in_location(*directives):

@@ -8,14 +8,13 @@ import json
 import http.client
 import os
 import re
-import shutil
 import socket
 import threading
 import time
 
 import pytest
 
-from harness import Apache, guest, vm_kib
+from harness import Apache, guest, refused_at_startup, vm_kib
 
 P2 = "wasm32-wasip2"
 SNIPPET = "<script src=/rum.js></script>"
@@ -589,14 +588,7 @@ def test_input_filter_in_front_of_mod_proxy(server, backend):
 
 def refused(body):
     """`apache2 -t` refuses `body`: (the offending line, the output)."""
-    apache = Apache(body)
-    code, out = apache.check_config()
-    conf = apache.conf.read_text().splitlines()
-    shutil.rmtree(apache.dir, ignore_errors=True)
-    assert code != 0, f"configuration was accepted:\n{out}"
-    m = re.search(r"Syntax error on line (\d+) of (\S+):", out)
-    assert m and m.group(2) == str(apache.conf), out
-    return conf[int(m.group(1)) - 1].strip(), out
+    return refused_at_startup(body)
 
 
 def test_filter_definition_not_allowed_in_a_location():

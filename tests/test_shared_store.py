@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from harness import Apache, Redis, guest
+from harness import Apache, Redis, guest, refused_at_startup
 
 P2 = "wasm32-wasip2"
 PREFORK = "StartServers 3\nMinSpareServers 3\nMaxSpareServers 6\nMaxRequestWorkers 8\nKeepAliveTimeout 30\n"
@@ -152,37 +152,37 @@ def test_two_servers_share_a_redis_store_and_its_rate_limit():
 
 # -- configuration errors ---------------------------------------------------------------------
 
-def refused(config, extra_modules=()):
-    apache = Apache(config, extra_modules=list(extra_modules))
-    code, out = apache.check_config()
-    assert code != 0, out
+def refused(config, extra_modules=(), directive=None):
+    """The output of `apache2 -t` refusing `config`, at a line of `directive`."""
+    line, out = refused_at_startup(config, extra_modules)
+    assert directive is None or line.startswith(directive), (line, out)
     return out
 
 
 def test_a_provider_httpd_has_not_loaded_stops_startup():
-    out = refused("WasmSharedStore sessions shmcb:/tmp/x(65536)\n")
+    out = refused("WasmSharedStore sessions shmcb:/tmp/x(65536)\n", directive="WasmSharedStore")
     assert "`shmcb` is not a socache provider httpd knows: load it first (LoadModule socache_shmcb_module)" in out, out
 
 
 def test_a_bad_provider_argument_is_the_providers_message():
-    out = refused("WasmSharedStore sessions shmcb:{root}/x(lots)\n", extra_modules=["socache_shmcb"])
+    out = refused("WasmSharedStore sessions shmcb:{root}/x(lots)\n", ["socache_shmcb"], "WasmSharedStore")
     assert "WasmSharedStore" in out and "shmcb: " in out, out
 
 
 def test_a_grant_of_an_undefined_store_stops_startup():
-    out = refused(f"WasmSharedStoreGrant sessions {guest('phase_probe', P2)}\n")
+    out = refused(f"WasmSharedStoreGrant sessions {guest('phase_probe', P2)}\n", directive="WasmSharedStoreGrant")
     assert "no store sessions is defined (a WasmSharedStore line must come first)" in out, out
 
 
 def test_a_grant_to_a_file_that_is_no_extension_module_stops_startup():
     config = "WasmSharedStore sessions shmcb:{root}/x(65536)\n" + f"WasmSharedStoreGrant sessions {guest('hello')}\n"
-    out = refused(config, extra_modules=["socache_shmcb"])
+    out = refused(config, ["socache_shmcb"], "WasmSharedStoreGrant")
     assert "hello.wasm" in out and "does not target the apache:httpd world" in out, out
 
 
 def test_a_store_name_defined_twice_stops_startup():
     line = "WasmSharedStore sessions shmcb:{root}/x(65536)\n"
-    out = refused(line + line, extra_modules=["socache_shmcb"])
+    out = refused(line + line, ["socache_shmcb"], "WasmSharedStore")
     assert "sessions is already defined by an earlier WasmSharedStore line" in out, out
 
 
