@@ -21,6 +21,11 @@ CONFIG = f"""WasmApacheModule {guest('phase_probe', P2)}
 <Location /app>
     SetHandler phase-probe
 </Location>
+<Location /get-only>
+    <If "%{{REQUEST_METHOD}} == 'POST'">
+        Require all denied
+    </If>
+</Location>
 """
 
 
@@ -28,7 +33,9 @@ CONFIG = f"""WasmApacheModule {guest('phase_probe', P2)}
 def server():
     apache = Apache(CONFIG, log_level="warn wasm:info")
     htdocs = apache.dir / "htdocs"
-    for rel, text in {"page.txt": "a page\n", "closed/secret.txt": "secret\n", "doc.html": "<p>doc</p>\n"}.items():
+    files = {"page.txt": "a page\n", "closed/secret.txt": "secret\n", "doc.html": "<p>doc</p>\n",
+             "get-only/page.txt": "read with GET\n"}
+    for rel, text in files.items():
         (htdocs / rel).parent.mkdir(parents=True, exist_ok=True)
         (htdocs / rel).write_text(text)
     for p in [apache.dir, *apache.dir.rglob("*")]:
@@ -57,9 +64,20 @@ def test_lookup_uri_runs_the_auth_phases(server):
     assert run(server, "lookup-uri:/closed/secret.txt")[1].startswith("status=403 ")
 
 
-def test_lookup_file_relative_to_the_requests_file(server):
+def test_lookup_file_absolute_or_relative_to_the_requests_file(server):
     root = server.dir / "htdocs"
     assert run(server, f"lookup-file:{root}/page.txt")[1].startswith(f"status=200 filename={root}/page.txt exists=true")
+    # /probe maps to {root}/probe: a relative path is taken from {root}.
+    assert run(server, "lookup-file:doc.html")[1].startswith(f"status=200 filename={root}/doc.html exists=true")
+
+
+def test_lookup_file_before_the_request_is_mapped_is_refused():
+    # In quick-handler the request has no file yet; httpd would take a NULL file's directory.
+    config = f'WasmApacheModule {guest("phase_probe", P2)} "quick"\n'
+    with Apache(config) as apache:
+        status, _, body = apache.get("/quick/lookup-file")
+        assert status == 200 and body.startswith(b'Err(Error::WrongPhase("lookup-file needs the request mapped to a file'), body
+        assert apache.get("/quick/lookup-file")[0] == 200  # the worker goes on
 
 
 def test_a_lookup_target_must_be_a_local_uri(server):
@@ -73,6 +91,13 @@ def test_include_uri_puts_a_subrequests_body_into_the_response(server):
     assert run(server, "include:/closed/secret.txt") == (200, "before||after status=403\n")
 
 
+def test_include_uri_nests(server):
+    # The included URI is this handler again, including a page in turn: the inner
+    # subrequest's end must not end the outer one's response.
+    assert run(server, "include:/probe?include:/page.txt") == (
+        200, "before|before|a page\n|after status=200\n|after status=200\n")
+
+
 def test_internal_redirect_hands_the_request_over(server):
     mark = server.log_mark()
     assert server.get("/probe?redirect:/page.txt")[:3:2] == (200, b"a page\n")
@@ -80,6 +105,29 @@ def test_internal_redirect_hands_the_request_over(server):
     assert server.wait_log("phase-probe post-read-request uri=/page.txt", since=mark)
     # The redirected request meets its own auth.
     assert server.get("/probe?redirect:/closed/secret.txt")[0] == 403
+
+
+def test_a_redirect_is_a_get_without_the_body(server):
+    # As for a CGI Location: the redirected request is a GET (a POST is refused there).
+    assert server.request("POST", "/get-only/page.txt", body=b"x")[0] == 403
+    status, _, body = server.request("POST", "/probe?redirect:/get-only/page.txt", body=b"x" * 100)
+    assert (status, body) == (200, b"read with GET\n")
+
+
+def test_a_status_after_a_redirect_sends_no_second_response(server):
+    import socket
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(b"GET /probe?redirect-then-status:/page.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    assert received.count(b"HTTP/1.1 ") == 1 and received.startswith(b"HTTP/1.1 200 "), received
+    assert received.endswith(b"\r\n\r\na page\n"), received
+
+
+def test_a_redirect_after_writing_is_refused(server):
+    assert run(server, "write-then-redirect:/page.txt") == (
+        200, 'written|error=Error::WrongPhase("part of the response has been written already")\n')
 
 
 def test_a_redirect_loop_ends_at_httpds_recursion_limit(server):

@@ -142,8 +142,9 @@ pub trait HttpdRequest: Send {
     fn write_body(&mut self, data: &[u8]) -> io::Result<()>;
     /// Adds the filter httpd knows as `name` to the request; `Err` says why not.
     fn add_filter(&mut self, kind: crate::extension::FilterKind, name: &str) -> Result<(), String>;
-    /// A subrequest for `target` run up to the handler, not served.
-    fn lookup(&mut self, of: LookupOf, target: &str) -> Lookup;
+    /// A subrequest for `target` run up to the handler, not served; `Err` says why it
+    /// cannot be made now.
+    fn lookup(&mut self, of: LookupOf, target: &str) -> Result<Lookup, String>;
     /// Serves `uri` as a subrequest into this response; its status.
     fn include(&mut self, uri: &str) -> u16;
     /// httpd's internal redirect to `uri`; `Err` says why it cannot be done now.

@@ -175,8 +175,8 @@ impl HttpdRequest for MemoryHttpdRequest {
         self.filters.push((kind, name.to_owned()));
         Ok(())
     }
-    fn lookup(&mut self, _: crate::request::LookupOf, target: &str) -> crate::request::Lookup {
-        crate::request::Lookup { status: 200, filename: Some(format!("/srv{target}")), ..Default::default() }
+    fn lookup(&mut self, _: crate::request::LookupOf, target: &str) -> Result<crate::request::Lookup, String> {
+        Ok(crate::request::Lookup { status: 200, filename: Some(format!("/srv{target}")), ..Default::default() })
     }
     fn include(&mut self, _: &str) -> u16 {
         200

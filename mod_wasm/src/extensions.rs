@@ -220,7 +220,13 @@ unsafe fn run_phase(r: *mut request_rec, phase: Phase, order: HookOrder) -> c_in
     let (limits, scope) = (cfg.limits(), cfg.extension_scope());
     let mut result = DECLINED as c_int;
     for ext in cfg.extensions.iter().filter(|e| e.order == order) {
-        match instances.run(ext, phase, limits, scope, Box::new(HookRequest::new(r))) {
+        let outcome = instances.run(ext, phase, limits, scope, Box::new(HookRequest::new(r)));
+        // SAFETY: `r` is live. A handler that redirected has answered through the new
+        // request, whatever it returns; httpd would send a second response for a status.
+        if phase == Phase::Handler && unsafe { !(*r).next.is_null() } {
+            return OK as c_int;
+        }
+        match outcome {
             HookOutcome::Declined => {}
             HookOutcome::Ok if phase.serves() => {
                 // The response is complete: end it and send it now, as the content handler
@@ -593,11 +599,15 @@ impl HttpdRequest for HookRequest {
         }
     }
 
-    fn lookup(&mut self, of: LookupOf, target: &str) -> Lookup {
+    fn lookup(&mut self, of: LookupOf, target: &str) -> Result<Lookup, String> {
         // SAFETY: the request is live during its hook call; the target is copied into its
         // pool; the subrequest is read and destroyed here (httpd applies its recursion limit
         // and answers 500 beyond it).
         unsafe {
+            // httpd takes a file's directory from this request's file, unchecked.
+            if of == LookupOf::File && (*self.r).filename.is_null() {
+                return Err("lookup-file needs the request mapped to a file first (map-to-storage or later)".into());
+            }
             let target = self.pooled(target);
             let rr = match of {
                 LookupOf::Uri => ap_sub_req_lookup_uri(target, self.r, ptr::null_mut()),
@@ -611,7 +621,7 @@ impl HttpdRequest for HookRequest {
                 handler: text((*rr).handler),
             };
             ap_destroy_sub_req(rr);
-            found
+            Ok(found)
         }
     }
 
@@ -620,6 +630,12 @@ impl HttpdRequest for HookRequest {
         // behind what the handler has written so far, as mod_include's does.
         unsafe {
             let rr = ap_sub_req_lookup_uri(self.pooled(uri), self.r, (*self.r).output_filters);
+            // httpd adds the filter that ends a subrequest's output (dropping its EOS) only
+            // when the chain has none; inside a subrequest it has its parent's, where the
+            // nested EOS would end the parent's response.
+            if (*(*rr).output_filters).r != rr {
+                ap_add_output_filter(c"SUBREQ_CORE".as_ptr(), ptr::null_mut(), rr, (*rr).connection);
+            }
             let status = if (*rr).status == HTTP_OK as c_int {
                 match ap_run_sub_req(rr) {
                     0 => (*rr).status,
@@ -635,16 +651,20 @@ impl HttpdRequest for HookRequest {
     }
 
     fn internal_redirect(&mut self, uri: &str) -> Result<(), String> {
-        if self.wrote {
-            return Err("the handler has written part of the response already".into());
-        }
         // SAFETY: the request is live during its handler call; httpd runs the new request to
         // its end here (its recursion limit answers 500 beyond it).
         unsafe {
+            // Part of a response written (here, or by an earlier handler that declined) would
+            // be dropped or followed by the new one.
+            let head = (*self.r).output_filters;
+            let buffered = !head.is_null() && c_str((*(*head).frec).name).eq_ignore_ascii_case("OLD_WRITE");
+            if self.wrote || buffered || (*self.r).sent_bodyct != 0 {
+                return Err("part of the response has been written already".into());
+            }
             if already_answered(self.r).is_some() {
                 return Err("httpd has already answered this request".into());
             }
-            ap_internal_redirect(self.pooled(uri), self.r);
+            crate::request::redirect_as_get(self.r, uri, false);
         }
         self.wrote = true;
         Ok(())

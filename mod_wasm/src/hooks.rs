@@ -204,15 +204,8 @@ unsafe fn serve(r: *mut request_rec) -> c_int {
         // SAFETY: `r` is live.
         Outcome::Status(status) => unsafe { crate::extensions::already_answered(r) }.unwrap_or(status as c_int),
         Outcome::InternalRedirect(location) => {
-            // As mod_cgi: the redirect is a GET without the original body.
-            // SAFETY: `r` is live; the location is copied into its pool.
-            unsafe {
-                ap_discard_request_body(r);
-                (*r).method = c"GET".as_ptr();
-                (*r).method_number = M_GET as c_int;
-                apr_table_unset((*r).headers_in, c"Content-Length".as_ptr());
-                ap_internal_redirect_handler(pool_str((*r).pool, &location), r);
-            }
+            // SAFETY: `r` is live and has sent nothing (the program's headers asked for it).
+            unsafe { crate::request::redirect_as_get(r, &location, true) };
             OK as c_int
         }
     }

@@ -273,6 +273,29 @@ pub unsafe fn send_now(r: *mut request_rec, bb: *mut apr_bucket_brigade) {
     }
 }
 
+/// httpd's internal redirect of `r` to `location`, as mod_cgi does it for a `Location:`
+/// header: the new request is a GET without the original body (`keep_handler`: served by
+/// `r`'s handler, as `ap_internal_redirect_handler`).
+///
+/// # Safety
+/// `r` must be the live request being handled, on its thread, with nothing of its response
+/// sent.
+pub unsafe fn redirect_as_get(r: *mut request_rec, location: &str, keep_handler: bool) {
+    // SAFETY: caller's contract; the location is copied into the request's pool.
+    unsafe {
+        ap_discard_request_body(r);
+        (*r).method = c"GET".as_ptr();
+        (*r).method_number = M_GET as c_int;
+        apr_table_unset((*r).headers_in, c"Content-Length".as_ptr());
+        let location = pool_str((*r).pool, location);
+        if keep_handler {
+            ap_internal_redirect_handler(location, r);
+        } else {
+            ap_internal_redirect(location, r);
+        }
+    }
+}
+
 /// Appends an error bucket for `status` and the EOS to `bb`: before the headers went out,
 /// httpd answers `status` (its error response); after, a 502 makes it cut the response.
 /// `r` counts as answered from now on ([`crate::extensions::already_answered`]).

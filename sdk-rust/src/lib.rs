@@ -241,18 +241,20 @@ impl<'a> Request<'a> {
     pub fn lookup_uri(&self, uri: &str) -> Result<Lookup, Error> {
         self.inner.lookup_uri(uri)
     }
-    /// How httpd would serve the file `path` (absolute, or relative to this request's file).
+    /// How httpd would serve the file `path` (absolute, or relative to this request's file;
+    /// from map-to-storage on, once the request has one).
     pub fn lookup_file(&self, path: &str) -> Result<Lookup, Error> {
         self.inner.lookup_file(path)
     }
     /// Serves `uri` as a subrequest into this response, where it has got to, like
     /// `<!--#include virtual-->` (quick-handler and handler). Returns its status; anything
-    /// but 200 included nothing.
+    /// but 200: refused, or failed part way.
     pub fn include_uri(&self, uri: &str) -> Result<u16, Error> {
         self.inner.include_uri(uri)
     }
-    /// Hands the request to `uri` (an internal redirect): that request's response is the
-    /// response. In the handler, before any [`Request::write_body`]; then return Ok.
+    /// Hands the request to `uri` (an internal redirect, a GET without the body): that
+    /// request's response is the response. In the handler, before anything of the response
+    /// is written; then return Ok.
     pub fn internal_redirect(&self, uri: &str) -> Result<(), Error> {
         self.inner.internal_redirect(uri)
     }

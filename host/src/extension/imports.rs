@@ -97,7 +97,10 @@ impl ExtState {
         if let Err(e) = checked_target(target, of) {
             return Ok(Err(e));
         }
-        let found = call.req.lookup(of, target);
+        let found = match call.req.lookup(of, target) {
+            Ok(found) => found,
+            Err(reason) => return Ok(Err(wit::Error::WrongPhase(reason))),
+        };
         Ok(Ok(wit::Lookup {
             status: found.status,
             filename: found.filename,

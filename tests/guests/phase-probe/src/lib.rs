@@ -16,7 +16,11 @@
 //!   60 s), `del:STORE:KEY`, `big:STORE:KEY:N` (sets a value of N bytes); `lookup-uri:URI`,
 //!   `lookup-file:PATH` (answers the lookup's fields), `include:URI` (writes `before|`, the
 //!   included body, `|after status=N`), `redirect:URI`, `redirect-self` (an internal
-//!   redirect to this very URI, query included: a loop httpd must stop).
+//!   redirect to this very URI, query included: a loop httpd must stop),
+//!   `redirect-then-status:URI` (redirects, then answers http-status(500)),
+//!   `write-then-redirect:URI` (writes, then tries to redirect);
+//! - with `quick`, quick-handler answers `/quick/lookup-file` with a lookup of `page.txt`
+//!   (before httpd has mapped the request to any file).
 //!
 //! As an authorization provider (`WasmAuthzProvider`), it logs
 //! `phase-probe authz-provider uri=<URI> user=<user or -> line=<line>` and answers what the
@@ -53,6 +57,13 @@ impl Module for Probe {
             return HookResult::Declined;
         }
         let _ = r.set_content_type("text/plain");
+        if r.uri() == "/quick/lookup-file" {
+            let answer = format!("{:?}\n", r.lookup_file("page.txt").map(|l| l.status));
+            return match r.write_body(answer.as_bytes()) {
+                Ok(()) => HookResult::Ok,
+                Err(e) => panic!("phase-probe: write-body: {e:?}"),
+            };
+        }
         match r.write_body(format!("quick: {}\n", r.uri()).as_bytes()) {
             Ok(()) => HookResult::Ok,
             Err(e) => panic!("phase-probe: write-body: {e:?}"),
@@ -173,6 +184,17 @@ fn subrequest_op(r: &Request, query: &str) -> Option<HookResult> {
             Err(e) => format!("{e:?}"),
         };
         return Some(write(format!("|after status={status}\n")));
+    }
+    if let Some(uri) = query.strip_prefix("redirect-then-status:") {
+        let _ = r.internal_redirect(uri);
+        return Some(HookResult::HttpStatus(500));
+    }
+    if let Some(uri) = query.strip_prefix("write-then-redirect:") {
+        let _ = r.write_body(b"written|");
+        return Some(match r.internal_redirect(uri) {
+            Ok(()) => HookResult::Ok,
+            Err(e) => write(format!("error={e:?}\n")),
+        });
     }
     let target = match query.strip_prefix("redirect:") {
         Some(uri) => uri.to_owned(),
