@@ -18,7 +18,6 @@ are medians of per-round ratios (see bench/run.py). Throughput is requests/s × 
 No assertion: the figures are for reading, not for a test to time.
 """
 
-import argparse
 import os
 import shutil
 import statistics
@@ -29,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from harness import Apache, guest  # noqa: E402
-from run import MPM, wrk  # noqa: E402
+from run import MPM, arguments, wrk  # noqa: E402
 
 SIZES = {"100K": 100 * 1024, "1M": 1024 * 1024}
 
@@ -110,11 +109,7 @@ def prepare(apache):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--seconds", type=int, default=4)
-    ap.add_argument("--connections", type=int, default=16)
-    args = ap.parse_args()
+    args = arguments(__doc__, rounds=3, seconds=4, connections=16)
 
     server = Apache(config(), extra_modules=["lua", "substitute", "filter"], mpm_settings=MPM, log_level="error")
     prepare(server)

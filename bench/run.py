@@ -152,6 +152,15 @@ def prepare(apache):
         os.chmod(p, 0o755 if p.is_dir() or p.suffix == ".cgi" else 0o644)
 
 
+def arguments(doc, rounds, seconds, connections):
+    """The command line every benchmark takes: rounds, seconds per case, connections."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=rounds)
+    ap.add_argument("--seconds", type=int, default=seconds)
+    ap.add_argument("--connections", type=int, default=connections)
+    return ap.parse_args()
+
+
 def wrk(port, path, method, seconds, connections, script_dir):
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
     if method == "POST":
@@ -171,11 +180,7 @@ def wrk(port, path, method, seconds, connections, script_dir):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--connections", type=int, default=32)
-    args = ap.parse_args()
+    args = arguments(__doc__, rounds=5, seconds=5, connections=32)
 
     extra = ["lua", "cgid", "headers"]
     server = Apache(config(), extra_modules=extra, mpm_settings=MPM, log_level="error")

@@ -12,7 +12,6 @@ instantiation's. Ratios are medians of per-round ratios, as in bench/run.py.
 No assertion and no target: the figures are for reading.
 """
 
-import argparse
 import os
 import shutil
 import statistics
@@ -24,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from harness import Apache, Redis, guest  # noqa: E402
-from run import wrk  # noqa: E402
+from run import arguments, wrk  # noqa: E402
 
 CASES = ["plain", "shmcb", "redis"]
 
@@ -46,11 +45,7 @@ WasmApacheModuleScope server
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--seconds", type=int, default=4)
-    ap.add_argument("--connections", type=int, default=16)
-    args = ap.parse_args()
+    args = arguments(__doc__, rounds=3, seconds=4, connections=16)
     scripts = Path(tempfile.mkdtemp(prefix="mod_wasm_bench_"))
     rounds = {name: [] for name in CASES}
     with Redis() as redis:
