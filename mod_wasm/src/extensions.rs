@@ -243,8 +243,19 @@ unsafe fn run_phase(r: *mut request_rec, phase: Phase, order: HookOrder) -> c_in
             HookOutcome::Done => return DONE as c_int,
             HookOutcome::Failed(_) if phase == Phase::LogTransaction => {}
             HookOutcome::Status(status) | HookOutcome::Failed(status) => {
-                // SAFETY: `r` is live.
-                return unsafe { already_answered(r) }.unwrap_or(status as c_int);
+                // SAFETY: `r` is live; a brigade of its connection is made in its pool.
+                unsafe {
+                    if let Some(answered) = already_answered(r) {
+                        return answered;
+                    }
+                    // Part of the body is on the wire: an error page would follow it as if
+                    // it belonged to it.
+                    if phase.serves() && (*r).sent_bodyct != 0 {
+                        crate::request::cut_response(r, apr_brigade_create((*r).pool, (*(*r).connection).bucket_alloc));
+                        return AP_FILTER_ERROR;
+                    }
+                }
+                return status as c_int;
             }
         }
     }

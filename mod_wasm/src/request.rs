@@ -200,13 +200,7 @@ impl host::Request for ApacheRequest {
                 apr_brigade_cleanup(self.out as *mut c_void);
                 return Ok(());
             }
-            // An error bucket with 502 makes httpd's chunk filter withhold the final chunk and
-            // close the connection, as for a proxy backend that fails mid-way.
-            end_with_error(self.r, self.out, HTTP_BAD_GATEWAY as u16);
-            (*(*self.r).connection).keepalive = AP_CONN_CLOSE;
-            let rv = ap_pass_brigade((*self.r).output_filters, self.out);
-            apr_brigade_cleanup(self.out as *mut c_void);
-            status_result(rv)
+            status_result(cut_response(self.r, self.out))
         }
     }
 
@@ -270,6 +264,23 @@ pub unsafe fn send_now(r: *mut request_rec, bb: *mut apr_bucket_brigade) {
         // Below the request's filters, as httpd itself sends its end-of-request bucket.
         ap_pass_brigade((*c).output_filters, bb);
         apr_brigade_cleanup(bb as *mut c_void);
+    }
+}
+
+/// Ends a response whose body has begun as failed: an error bucket with 502 makes httpd's
+/// chunk filter withhold the final chunk, and the connection is closed, as for a proxy
+/// backend that fails mid-way, so the client cannot take the part for the whole.
+///
+/// # Safety
+/// `r` must be the live request being handled and `bb` a brigade of its connection.
+pub unsafe fn cut_response(r: *mut request_rec, bb: *mut apr_bucket_brigade) -> apr_status_t {
+    // SAFETY: caller's contract.
+    unsafe {
+        end_with_error(r, bb, HTTP_BAD_GATEWAY as u16);
+        (*(*r).connection).keepalive = AP_CONN_CLOSE;
+        let rv = ap_pass_brigade((*r).output_filters, bb);
+        apr_brigade_cleanup(bb as *mut c_void);
+        rv
     }
 }
 

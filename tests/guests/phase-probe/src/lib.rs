@@ -18,7 +18,8 @@
 //!   included body, `|after status=N`), `redirect:URI`, `redirect-self` (an internal
 //!   redirect to this very URI, query included: a loop httpd must stop),
 //!   `redirect-then-status:URI` (redirects, then answers http-status(500)),
-//!   `write-then-redirect:URI` (writes, then tries to redirect);
+//!   `write-then-redirect:URI` (writes, then tries to redirect), `write-then-trap:N` (writes
+//!   N bytes of `x`, then executes `unreachable`);
 //! - with `quick`, quick-handler answers `/quick/lookup-file` with a lookup of `page.txt`
 //!   (before httpd has mapped the request to any file).
 //!
@@ -184,6 +185,10 @@ fn subrequest_op(r: &Request, query: &str) -> Option<HookResult> {
             Err(e) => format!("{e:?}"),
         };
         return Some(write(format!("|after status={status}\n")));
+    }
+    if let Some(n) = query.strip_prefix("write-then-trap:") {
+        let _ = r.write_body(&vec![b'x'; n.parse().unwrap_or(0)]);
+        core::arch::wasm32::unreachable();
     }
     if let Some(uri) = query.strip_prefix("redirect-then-status:") {
         let _ = r.internal_redirect(uri);
