@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::ptr;
 
 use host::config::{DirConfig, ModuleRef};
-use host::extension::{FilterKind, HookOrder, Provides};
+use host::extension::{HookOrder, Provides};
 use host::validate::{self, WasmInfo, WasmKind};
 
 use crate::boundary::guard;
@@ -344,10 +344,6 @@ pub unsafe extern "C" fn wasm_cmd_apache_module(
     }
 }
 
-/// What a named definition can provide, found by the WIT name the command table's
-/// `cmd_data` gives.
-const DEFINABLE: [Provides; 3] = [Provides::Filter(FilterKind::Output), Provides::Filter(FilterKind::Input), Provides::Authz];
-
 /// `WasmOutputFilter`, `WasmInputFilter` and `WasmAuthzProvider`: `NAME /path/module.wasm
 /// [config string]`. The command table's `cmd_data` names what is defined (its WIT name).
 #[no_mangle]
@@ -364,7 +360,7 @@ pub unsafe extern "C" fn wasm_cmd_define(
     unsafe {
         directive(cmd, |_| {
             let info = c_str((*cmd).info as *const c_char);
-            let provides = DEFINABLE.into_iter().find(|p| p.name() == info).ok_or("unknown definition kind")?;
+            let provides = Provides::ALL.into_iter().find(|p| p.name() == info).ok_or("unknown definition kind")?;
             let name = c_str(name);
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b)) {
                 let noun = if provides == Provides::Authz { "provider" } else { "filter" };
@@ -379,11 +375,7 @@ pub unsafe extern "C" fn wasm_cmd_define(
             let config = (!config.is_null()).then(|| std::sync::Arc::from(c_str(config)));
             let module = host::extension::ExtensionRef { slot, config, order: Default::default() };
             let def = host::registry::Definition { name: name.clone(), provides, module };
-            let max = match provides {
-                Provides::Filter(_) => crate::filters::MAX_FILTERS,
-                Provides::Authz => crate::authz::MAX_PROVIDERS,
-            };
-            let index = host::registry::define(def, max)?;
+            let index = host::registry::define(def, crate::MAX_NUMBERED)?;
             match provides {
                 Provides::Filter(kind) => crate::filters::register(kind, index, &name, (*cmd).pool),
                 Provides::Authz => crate::authz::register(index, &name, (*cmd).pool),

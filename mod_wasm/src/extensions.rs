@@ -439,8 +439,6 @@ unsafe extern "C" fn end_request(data: *mut c_void) -> apr_status_t {
 pub(crate) struct HookRequest {
     r: *mut request_rec,
     body: *mut apr_bucket_brigade,
-    /// write-body has been called in this call (an internal redirect must come first).
-    wrote: bool,
 }
 
 // SAFETY: used only during the hook call, on the request's thread (wasmtime's store data
@@ -450,7 +448,7 @@ unsafe impl Send for HookRequest {}
 impl HookRequest {
     /// `r` must be the live request of the hook call the value is made for.
     pub(crate) fn new(r: *mut request_rec) -> Self {
-        HookRequest { r, body: ptr::null_mut(), wrote: false }
+        HookRequest { r, body: ptr::null_mut() }
     }
 
     fn pooled(&self, value: &str) -> *mut c_char {
@@ -597,7 +595,6 @@ impl HttpdRequest for HookRequest {
                 "httpd has already answered (a filter refused the request, or it was redirected)",
             ));
         }
-        self.wrote = true;
         let Ok(len) = c_int::try_from(data.len()) else {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "a write of 2 GiB or more"));
         };
@@ -656,7 +653,6 @@ impl HttpdRequest for HookRequest {
                 (*rr).status
             };
             ap_destroy_sub_req(rr);
-            self.wrote = true;
             u16::try_from(status).unwrap_or(500)
         }
     }
@@ -666,10 +662,12 @@ impl HttpdRequest for HookRequest {
         // its end here (its recursion limit answers 500 beyond it).
         unsafe {
             // Part of a response written (here, or by an earlier handler that declined) would
-            // be dropped or followed by the new one.
+            // be dropped or followed by the new one: write-body leaves httpd's OLD_WRITE
+            // buffer at the head of the filters, and anything that went through them set
+            // sent_bodyct.
             let head = (*self.r).output_filters;
-            let buffered = !head.is_null() && c_str((*(*head).frec).name).eq_ignore_ascii_case("OLD_WRITE");
-            if self.wrote || buffered || (*self.r).sent_bodyct != 0 {
+            let written = !head.is_null() && c_str((*(*head).frec).name).eq_ignore_ascii_case("OLD_WRITE");
+            if written || (*self.r).sent_bodyct != 0 {
                 return Err("part of the response has been written already".into());
             }
             if already_answered(self.r).is_some() {
@@ -677,7 +675,6 @@ impl HttpdRequest for HookRequest {
             }
             crate::request::redirect_as_get(self.r, uri, false);
         }
-        self.wrote = true;
         Ok(())
     }
 

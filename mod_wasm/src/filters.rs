@@ -595,12 +595,9 @@ unsafe fn refuse(r: *mut request_rec, alloc: *mut apr_bucket_alloc_t, status: u1
         // Once the response has begun, only a 502 makes httpd cut it rather than end it as if
         // it were complete.
         let status = if (*r).sent_bodyct != 0 { HTTP_BAD_GATEWAY as u16 } else { status };
-        let bb = apr_brigade_create((*r).pool, alloc);
-        end_with_error(r, bb, status);
-        // What is left of the body may be read as the next request's headers: close.
-        (*(*r).connection).keepalive = AP_CONN_CLOSE;
-        ap_pass_brigade((*r).output_filters, bb);
-        apr_brigade_cleanup(bb as *mut c_void);
+        // What is left of the body may be read as the next request's headers: the
+        // connection closes.
+        crate::request::end_response(r, apr_brigade_create((*r).pool, alloc), status);
         AP_FILTER_ERROR
     }
 }

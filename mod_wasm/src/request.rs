@@ -268,15 +268,26 @@ pub unsafe fn send_now(r: *mut request_rec, bb: *mut apr_bucket_brigade) {
 }
 
 /// Ends a response whose body has begun as failed: an error bucket with 502 makes httpd's
-/// chunk filter withhold the final chunk, and the connection is closed, as for a proxy
-/// backend that fails mid-way, so the client cannot take the part for the whole.
+/// chunk filter withhold the final chunk, as for a proxy backend that fails mid-way, so the
+/// client cannot take the part for the whole.
 ///
 /// # Safety
 /// `r` must be the live request being handled and `bb` a brigade of its connection.
 pub unsafe fn cut_response(r: *mut request_rec, bb: *mut apr_bucket_brigade) -> apr_status_t {
     // SAFETY: caller's contract.
+    unsafe { end_response(r, bb, HTTP_BAD_GATEWAY as u16) }
+}
+
+/// Sends `r`'s end now with an error bucket for `status` (end_with_error) through its
+/// filters, and closes the connection afterwards: what is left of the exchange (body
+/// unread, response cut) cannot be trusted for another request.
+///
+/// # Safety
+/// `r` must be the live request being handled and `bb` a brigade of its connection.
+pub unsafe fn end_response(r: *mut request_rec, bb: *mut apr_bucket_brigade, status: u16) -> apr_status_t {
+    // SAFETY: caller's contract.
     unsafe {
-        end_with_error(r, bb, HTTP_BAD_GATEWAY as u16);
+        end_with_error(r, bb, status);
         (*(*r).connection).keepalive = AP_CONN_CLOSE;
         let rv = ap_pass_brigade((*r).output_filters, bb);
         apr_brigade_cleanup(bb as *mut c_void);

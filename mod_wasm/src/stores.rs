@@ -126,15 +126,11 @@ pub(crate) unsafe fn post_config(pconf: *mut apr_pool_t, s: *mut server_rec) -> 
         // SAFETY: caller's contract; the type was registered in pre_config.
         let rv = unsafe { ap_global_mutex_create(&mut mutex, ptr::null_mut(), MUTEX_TYPE.as_ptr(), ptr::null(), s, pconf, 0) };
         if rv != APR_SUCCESS as apr_status_t {
-            return Err(format!("WasmSharedStore: cannot create the {} mutex: {}", c_str_of(MUTEX_TYPE), status_text(rv)));
+            return Err(format!("WasmSharedStore: cannot create the {} mutex: {}", MUTEX_TYPE.to_string_lossy(), status_text(rv)));
         }
         MUTEX.store(mutex, Ordering::Relaxed);
     }
     Ok(())
-}
-
-fn c_str_of(s: &std::ffi::CStr) -> String {
-    s.to_string_lossy().into_owned()
 }
 
 /// The configuration pool's cleanup: the provider lets go of the store.
@@ -164,7 +160,7 @@ pub(crate) unsafe fn child_init(pchild: *mut apr_pool_t) -> Result<(), String> {
     // SAFETY: the mutex was created in post_config in the parent; caller's contract.
     let rv = unsafe { apr_global_mutex_child_init(&mut mutex, apr_global_mutex_lockfile(mutex), pchild) };
     if rv != APR_SUCCESS as apr_status_t {
-        return Err(format!("WasmSharedStore: cannot reopen the {} mutex: {}", c_str_of(MUTEX_TYPE), status_text(rv)));
+        return Err(format!("WasmSharedStore: cannot reopen the {} mutex: {}", MUTEX_TYPE.to_string_lossy(), status_text(rv)));
     }
     MUTEX.store(mutex, Ordering::Relaxed);
     Ok(())

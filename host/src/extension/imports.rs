@@ -53,9 +53,7 @@ impl ExtState {
         write(call.req.as_mut(), table_of(table), name, value);
         Ok(Ok(()))
     }
-}
 
-impl ExtState {
     fn add_filter(&mut self, handle: &R, kind: FilterKind, name: &str) -> wasmtime::Result<Result<(), wit::Error>> {
         let call = self.call(handle)?;
         if matches!(call.stage, Stage::Filter(_) | Stage::Hook(Phase::LogTransaction)) {
@@ -67,9 +65,7 @@ impl ExtState {
         }
         Ok(call.req.add_filter(kind, name).map_err(wit::Error::InvalidValue))
     }
-}
 
-impl ExtState {
     /// A shared-store call: checked (granted to the module, within the limits), then run by
     /// httpd's provider. A provider failure is logged and reaches the guest as `io`.
     fn store_call(&mut self, handle: &R, store: &str, key: &str, op: StoreOp<'_>) -> wasmtime::Result<Result<Option<Vec<u8>>, wit::Error>> {
@@ -84,9 +80,7 @@ impl ExtState {
             wit::Error::Io(message)
         }))
     }
-}
 
-impl ExtState {
     /// A lookup of a URI or file: not after the response (log-transaction), and a target
     /// that is a local path.
     fn lookup(&mut self, handle: &R, of: LookupOf, target: &str) -> wasmtime::Result<Result<wit::Lookup, wit::Error>> {

@@ -102,12 +102,9 @@ pub fn exports_provider(exports: &[String], provides: Provides) -> bool {
     exports.iter().any(|e| *e == export_name(provides.name()))
 }
 
-/// What a definition can provide, every one.
-const PROVIDERS: [Provides; 3] = [Provides::Filter(FilterKind::Output), Provides::Filter(FilterKind::Input), Provides::Authz];
-
 /// Whether a component exports any phase, filter or provider of the apache:httpd world.
 pub fn is_extension(exports: &[String]) -> bool {
-    exported_phases(exports) != 0 || PROVIDERS.iter().any(|p| exports_provider(exports, *p))
+    exported_phases(exports) != 0 || Provides::ALL.iter().any(|p| exports_provider(exports, *p))
 }
 
 /// Checks at configuration time that a file is an extension module: a component that
@@ -116,7 +113,7 @@ pub fn is_extension(exports: &[String]) -> bool {
 pub fn check_module(path: &str, info: &WasmInfo) -> Result<(), ValidateError> {
     if info.kind != WasmKind::Component || !is_extension(&info.exports) {
         let names: Vec<String> =
-            Phase::ALL.iter().map(|p| p.name()).chain(PROVIDERS.iter().map(|p| p.name())).map(export_name).collect();
+            Phase::ALL.iter().map(|p| p.name()).chain(Provides::ALL.iter().map(|p| p.name())).map(export_name).collect();
         return Err(ValidateError::Invalid {
             path: path.to_owned(),
             message: format!(
@@ -275,8 +272,7 @@ impl ExtensionPre {
             }
         }
         match run_with_deadline(limits.timeout, instantiate(self, limits.memory)) {
-            Ok(Some(Ok((store, instance)))) => {
-                Ok(Live {
+            Ok(Some(Ok((store, instance)))) => Ok(Live {
                 store,
                 instance,
                 hooks: [None; Phase::COUNT],
@@ -285,8 +281,7 @@ impl ExtensionPre {
                 scope,
                 limits,
                 failed: false,
-            })
-            }
+            }),
             Ok(Some(Err(e))) => Err((crate::handler::one_line(&e), 503)),
             Ok(None) => Err((deadline_message(limits.timeout), 503)),
             Err(reason) => Err((reason, 500)),
