@@ -1,7 +1,8 @@
-//! The request phases and body filters an extension module can take part in, and what a
-//! guest's answer means in each. [`Phase::ALL`] and [`FilterKind::ALL`] are the one list of
-//! each: mod_wasm registers its httpd hooks from the first, the host finds exports by their
-//! names, and a unit test checks that the WIT file and the Rust SDK name exactly these.
+//! The request phases, body filters and providers an extension module can take part in, and what a
+//! guest's answer means in each. [`Phase::ALL`], [`FilterKind::ALL`] and [`Provides::ALL`]
+//! are the one list of each: mod_wasm registers its httpd hooks from the first and its
+//! definitions' directives from the last, the host finds exports by their names, and a unit
+//! test checks that the WIT file and the Rust SDK name exactly these.
 
 use crate::request::{Field, HttpdRequest};
 
