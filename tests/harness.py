@@ -252,6 +252,21 @@ Timeout 30
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
 
+    def raw_exchange(self, request, timeout=30):
+        """Sends `request` (bytes, as they go on the wire) on a new connection and returns
+        every byte the server sends until it closes the connection: to see exactly what went
+        out (one response or two, a final chunk or none)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as sock:
+            sock.sendall(request)
+            received = b""
+            while chunk := sock.recv(65536):
+                received += chunk
+        return received
+
+    def raw_get(self, path, timeout=30):
+        """`raw_exchange` of a GET of `path` with `Connection: close`."""
+        return self.raw_exchange(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode(), timeout)
+
     def pipelined_get(self, paths, timeout=30):
         """Sends GETs for all `paths` in one write on one connection (HTTP/1.1 pipelining) and
         returns their (status, headers, body) in order."""

@@ -378,25 +378,25 @@ def test_status_from_a_filter_uses_error_document(server):
     assert status == 403 and body == b"custom text"
 
 
-def test_status_outside_300_599_is_a_500_and_one_log_line(server):
+def failed_before_the_body(server, path):
+    """`path` answers 500 without the file, and the one error line naming the module and
+    the filter, which this returns."""
     mark = server.log_mark()
-    status, _, body = server.get("/s200/small.txt")
+    status, _, body = server.get(path)
     assert status == 500 and b"small file" not in body
     assert server.wait_log("output-filter", since=mark)
     lines = own_lines(server, mark, "filter_probe.wasm")
     assert len(lines) == 1, lines
     assert f"{probe()}: output-filter: " in lines[0]
+    return lines[0]
+
+
+def test_status_outside_300_599_is_a_500_and_one_log_line(server):
+    failed_before_the_body(server, "/s200/small.txt")
 
 
 def test_trap_in_first_call_is_a_500_with_the_panic(server):
-    mark = server.log_mark()
-    status, _, body = server.get("/trap1/small.txt")
-    assert status == 500 and b"small file" not in body
-    assert server.wait_log("output-filter", since=mark)
-    lines = own_lines(server, mark, "filter_probe.wasm")
-    assert len(lines) == 1, lines
-    assert f"{probe()}: output-filter: " in lines[0]
-    assert "filter-probe was asked to fail in call 1" in lines[0]
+    assert "filter-probe was asked to fail in call 1" in failed_before_the_body(server, "/trap1/small.txt")
 
 
 def test_trap_before_anything_went_on_is_a_500_even_in_a_later_call(server):

@@ -115,12 +115,7 @@ def test_a_redirect_is_a_get_without_the_body(server):
 
 
 def test_a_status_after_a_redirect_sends_no_second_response(server):
-    import socket
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-        sock.sendall(b"GET /probe?redirect-then-status:/page.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        received = b""
-        while chunk := sock.recv(65536):
-            received += chunk
+    received = server.raw_get("/probe?redirect-then-status:/page.txt")
     assert received.count(b"HTTP/1.1 ") == 1 and received.startswith(b"HTTP/1.1 200 "), received
     assert received.endswith(b"\r\n\r\na page\n"), received
 

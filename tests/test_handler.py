@@ -280,17 +280,6 @@ def test_limit_request_body_is_honoured(server):
     assert status == 413
 
 
-def raw_exchange(server, request):
-    """Sends `request` (bytes) on a new connection and reads until the server closes it."""
-    import socket
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-        sock.sendall(request)
-        received = b""
-        while chunk := sock.recv(65536):
-            received += chunk
-    return received
-
-
 @pytest.mark.parametrize("body", ["length", "chunked"])
 def test_a_body_httpd_refuses_gets_exactly_one_response(server, body):
     # httpd's own body filter answers 413 itself (LimitRequestBody); the program's failed
@@ -300,7 +289,7 @@ def test_a_body_httpd_refuses_gets_exactly_one_response(server, body):
         request = head + b"Content-Length: 5000\r\n\r\n" + b"x" * 5000
     else:
         request = head + b"Transfer-Encoding: chunked\r\n\r\n" + (b"2bc\r\n" + b"y" * 700 + b"\r\n") * 2 + b"0\r\n\r\n"
-    received = raw_exchange(server, request)
+    received = server.raw_exchange(request)
     assert received.startswith(b"HTTP/1.1 413 ")
     assert received.count(b"HTTP/1.1 ") == 1, received.decode(errors="replace")
 

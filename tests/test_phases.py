@@ -186,23 +186,13 @@ def test_a_status_from_insert_filter_is_refused_with_a_reason():
 
 
 def test_a_handler_failing_after_its_body_began_is_cut_not_finished_with_an_error_page():
-    import socket
-
-    def raw(apache, path):
-        with socket.create_connection(("127.0.0.1", apache.port), timeout=30) as sock:
-            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-            received = b""
-            while chunk := sock.recv(65536):
-                received += chunk
-        return received
-
     with serve(filter_config("")) as apache:
         # Nothing sent yet: httpd's 500.
-        assert raw(apache, "/virtual/y?write-then-trap:10").startswith(b"HTTP/1.1 500 ")
+        assert apache.raw_get("/virtual/y?write-then-trap:10").startswith(b"HTTP/1.1 500 ")
         mark = apache.log_mark()
-        received = raw(apache, "/virtual/y?write-then-trap:100000")
+        received = apache.raw_get("/virtual/y?write-then-trap:100000")
         assert received.startswith(b"HTTP/1.1 200 ") and b"Transfer-Encoding: chunked" in received
         # No error page after the body, and no final chunk: the client sees a cut response.
         assert b"Internal Server Error" not in received and not received.endswith(b"0\r\n\r\n")
         assert apache.wait_log("phase_probe.wasm: handler: ", since=mark)
-        assert raw(apache, "/virtual/y")[-40:].endswith(b"phase-probe handler uri=/virtual/y\n")
+        assert apache.raw_get("/virtual/y")[-40:].endswith(b"phase-probe handler uri=/virtual/y\n")
