@@ -6,6 +6,8 @@ wrote. Nothing under /etc/apache2 is read or touched.
 """
 
 import atexit
+import base64
+import hashlib
 import http.client
 import io
 import os
@@ -57,6 +59,12 @@ def location(path, module, *directives, target="wasm32-wasip1"):
     {lines}
 </Location>
 """
+
+
+def section(path, *lines):
+    """A bare `<Location>` with `lines` in it."""
+    body = "\n    ".join(lines)
+    return f"<Location {path}>\n    {body}\n</Location>\n"
 
 
 def free_port():
@@ -117,6 +125,24 @@ Timeout 30
             + body.replace("{root}", str(self.dir)).replace("{port}", str(self.port))
             + "\n"
         )
+
+    def add_files(self, files, under="htdocs"):
+        """Writes `files` ({path relative to `under`: text or bytes}) into the server's
+        directory and makes the whole tree readable by the children's user."""
+        for rel, content in files.items():
+            path = self.dir / under / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content)
+        self.make_readable()
+        return self
+
+    def make_readable(self):
+        """httpd's children run as www-data: directories and `.cgi` programs 755, the rest 644."""
+        for p in [self.dir, *self.dir.rglob("*")]:
+            os.chmod(p, 0o755 if p.is_dir() or p.suffix == ".cgi" else 0o644)
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -274,11 +300,8 @@ Timeout 30
         wire = "".join(f"GET {p} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                        f"{'Connection: close' + chr(13) + chr(10) if i == last else ''}\r\n"
                        for i, p in enumerate(paths)).encode()
-        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as sock:
-            sock.sendall(wire)
-            received = b"".join(iter(lambda: sock.recv(65536), b""))
         # One buffer for every response: http.client reads ahead.
-        stream = _SharedStream(received)
+        stream = _SharedStream(self.raw_exchange(wire, timeout))
         answers = []
         for _ in paths:
             r = http.client.HTTPResponse(stream, method="GET")
@@ -297,10 +320,10 @@ class _SharedStream(io.BytesIO):
         pass
 
 
-def refused_at_startup(body, extra_modules=(), prepare=None):
+def refused_at_startup(body, extra_modules=(), prepare=None, directive=None):
     """`apache2 -t` refuses the configuration `body` (after `prepare(apache)`, if given) and
-    names the file and line, as httpd does for a bad directive: (that line, stripped; the
-    whole output)."""
+    names the file and line, as httpd does for a bad directive (a line that starts with
+    `directive`, if given): (that line, stripped; the whole output)."""
     apache = Apache(body, extra_modules=list(extra_modules))
     try:
         if prepare:
@@ -312,7 +335,9 @@ def refused_at_startup(body, extra_modules=(), prepare=None):
     assert code != 0, f"configuration was accepted:\n{out}"
     m = re.search(r"Syntax error on line (\d+) of (\S+):", out)
     assert m and m.group(2) == str(apache.conf), out
-    return conf[int(m.group(1)) - 1].strip(), out
+    line = conf[int(m.group(1)) - 1].strip()
+    assert directive is None or line.startswith(directive), (line, out)
+    return line, out
 
 
 class Redis:
@@ -357,6 +382,14 @@ class Redis:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def basic_users(apache, users):
+    """An AuthUserFile `users` in the server's directory with `{user: password}` ({SHA}
+    hashes, which httpd's apr checks); returns the `Authorization` header of each user."""
+    lines = "".join(f"{u}:{{SHA}}{base64.b64encode(hashlib.sha1(p.encode()).digest()).decode()}\n" for u, p in users.items())
+    (apache.dir / "users").write_text(lines)
+    return {u: "Basic " + base64.b64encode(f"{u}:{p}".encode()).decode() for u, p in users.items()}
 
 
 def vm_kib(pid, field):

@@ -3,42 +3,34 @@ mod_authz_core combines their answers with its own (`<RequireAll>`, `<RequireAny
 `Require not`), asks again once a user is known, and asks for subrequests too. The
 `phase_probe` guest logs `phase-probe authz-provider uri=… user=… line=…` for every call."""
 
-import base64
-import hashlib
-import os
 import re
 
 import pytest
 
-from harness import Apache, guest, refused_at_startup
+from harness import Apache, basic_users, guest, refused_at_startup, section
 
 P2 = "wasm32-wasip2"
 AUTH_MODULES = ["authn_core", "authn_file", "auth_basic", "authz_user", "include"]
 
 
-def location(path, *lines):
-    body = "\n    ".join(lines)
-    return f"<Location {path}>\n    {body}\n</Location>\n"
-
-
 CONFIG = f"""WasmAuthzProvider probe {guest("phase_probe", P2)}
 WasmAuthzProvider office-hours {guest("office_hours", P2)}
 """ + "".join([
-    location("/granted", "Require probe granted"),
-    location("/denied", "Require probe denied"),
-    location("/error", "Require probe error"),
-    location("/trap", "Require probe trap"),
-    location("/neutral", "Require probe neutral"),
-    location("/any", "<RequireAny>", "    Require probe denied", "    Require probe header=X-Key:yes", "</RequireAny>"),
-    location("/all", "<RequireAll>", "    Require probe granted", "    Require not probe header=X-Block:yes", "</RequireAll>"),
-    location("/user", "AuthType Basic", "AuthName wasm", "AuthBasicProvider file",
+    section("/granted", "Require probe granted"),
+    section("/denied", "Require probe denied"),
+    section("/error", "Require probe error"),
+    section("/trap", "Require probe trap"),
+    section("/neutral", "Require probe neutral"),
+    section("/any", "<RequireAny>", "    Require probe denied", "    Require probe header=X-Key:yes", "</RequireAny>"),
+    section("/all", "<RequireAll>", "    Require probe granted", "    Require not probe header=X-Block:yes", "</RequireAll>"),
+    section("/user", "AuthType Basic", "AuthName wasm", "AuthBasicProvider file",
              "AuthUserFile {root}/users", "Require probe user"),
-    location("/always", "Require office-hours 00:00-24:00"),
-    location("/never", "Require office-hours 00:00-00:00"),
-    location("/not-never", "<RequireAll>", "    Require all granted", "    Require not office-hours 00:00-00:00",
+    section("/always", "Require office-hours 00:00-24:00"),
+    section("/never", "Require office-hours 00:00-00:00"),
+    section("/not-never", "<RequireAll>", "    Require all granted", "    Require not office-hours 00:00-00:00",
              "</RequireAll>"),
-    location("/bad-range", "Require office-hours 9-17"),
-    location("/guarded", "Require probe header=X-Key:yes"),
+    section("/bad-range", "Require office-hours 9-17"),
+    section("/guarded", "Require probe header=X-Key:yes"),
 ]) + """<Directory {root}/htdocs>
     Options +Includes
     AddOutputFilter INCLUDES .shtml
@@ -52,16 +44,10 @@ PATHS = ["granted", "denied", "error", "trap", "neutral", "any", "all", "user", 
 @pytest.fixture(scope="module")
 def server():
     apache = Apache(CONFIG, log_level="warn wasm:info authz_core:error", extra_modules=AUTH_MODULES)
-    htdocs = apache.dir / "htdocs"
-    for path in PATHS:
-        (htdocs / path).mkdir()
-        (htdocs / path / "x.txt").write_text(f"{path}\n")
-    (htdocs / "page.shtml").write_text('included: <!--#include virtual="/guarded/x.txt" -->end\n')
-    sha = base64.b64encode(hashlib.sha1(b"secret").digest()).decode()
-    (apache.dir / "users").write_text(f"alice:{{SHA}}{sha}\n")
-    for p in [apache.dir, *apache.dir.rglob("*")]:
-        os.chmod(p, 0o755 if p.is_dir() else 0o644)
-    with apache:
+    apache.basic = basic_users(apache, {"alice": "secret"})
+    files = {f"{path}/x.txt": f"{path}\n" for path in PATHS}
+    files["page.shtml"] = 'included: <!--#include virtual="/guarded/x.txt" -->end\n'
+    with apache.add_files(files):
         yield apache
 
 
@@ -114,8 +100,7 @@ def test_denied_no_user_asks_for_a_user_and_the_provider_is_asked_again_with_it(
     mark = server.log_mark()
     status, headers, _ = server.get("/user/x.txt")
     assert status == 401 and headers["www-authenticate"] == 'Basic realm="wasm"'
-    credentials = base64.b64encode(b"alice:secret").decode()
-    status, _, body = server.get("/user/x.txt", headers={"Authorization": f"Basic {credentials}"})
+    status, _, body = server.get("/user/x.txt", headers={"Authorization": server.basic["alice"]})
     assert (status, body) == (200, b"user\n")
     assert server.wait_log("user=alice line=user", since=mark)
     calls = asked(server, mark)
@@ -144,31 +129,25 @@ def test_office_hours_example(server):
 
 # -- configuration errors ------------------------------------------------------------------
 
-def refused(config, extra_modules=(), directive=None):
-    """The output of `apache2 -t` refusing `config`, at a line of `directive`."""
-    line, out = refused_at_startup(config, extra_modules)
-    assert directive is None or line.startswith(directive), (line, out)
-    return out
-
-
 def test_a_module_without_the_export_stops_startup_with_the_reason():
-    out = refused(f"WasmAuthzProvider nope {guest('access_control', P2)}\n", directive="WasmAuthzProvider nope")
+    _, out = refused_at_startup(f"WasmAuthzProvider nope {guest('access_control', P2)}\n", directive="WasmAuthzProvider nope")
     assert "WasmAuthzProvider" in out and "access_control.wasm" in out
     assert "it does not export apache:httpd/authz-provider@0.1.0" in out, out
 
 
 def test_a_provider_used_before_its_definition_is_httpds_error():
-    out = refused(location("/x", "Require early granted") + f"WasmAuthzProvider early {guest('phase_probe', P2)}\n",
-                  directive="Require early")
+    config = section("/x", "Require early granted") + f"WasmAuthzProvider early {guest('phase_probe', P2)}\n"
+    _, out = refused_at_startup(config, directive="Require early")
     assert "Unknown Authz provider: early" in out, out
 
 
 def test_the_same_name_twice_is_refused():
     line = f"WasmAuthzProvider twice {guest('phase_probe', P2)}\n"
-    out = refused(line + line, directive="WasmAuthzProvider twice")
+    _, out = refused_at_startup(line + line, directive="WasmAuthzProvider twice")
     assert "`Require twice` already has a provider (httpd's own or an earlier WasmAuthzProvider line)" in out, out
 
 
 def test_the_name_of_one_of_httpds_providers_is_refused():
-    out = refused(f"WasmAuthzProvider valid-user {guest('phase_probe', P2)}\n", ["authz_user"], "WasmAuthzProvider")
+    _, out = refused_at_startup(f"WasmAuthzProvider valid-user {guest('phase_probe', P2)}\n", ["authz_user"],
+                                directive="WasmAuthzProvider")
     assert "`Require valid-user` already has a provider" in out, out

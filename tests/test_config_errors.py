@@ -8,23 +8,18 @@ import pytest
 from harness import Apache, guest, refused_at_startup
 
 
-def refused(body, prepare=None):
-    """Checks the config with `apache2 -t`; returns (line of the directive, output)."""
-    return refused_at_startup(body, prepare=prepare)
-
-
 def in_location(*directives):
     return "<Location /x>\n    SetHandler wasm-handler\n    " + "\n    ".join(directives) + "\n</Location>\n"
 
 
 def test_missing_module():
-    line, out = refused(in_location("WasmModule /nonexistent/app.wasm"))
+    line, out = refused_at_startup(in_location("WasmModule /nonexistent/app.wasm"))
     assert line == "WasmModule /nonexistent/app.wasm"
     assert "WasmModule: cannot read /nonexistent/app.wasm: No such file or directory" in out
 
 
 def test_not_a_wasm_file():
-    line, out = refused(in_location("WasmModule {root}/httpd.conf"))
+    line, out = refused_at_startup(in_location("WasmModule {root}/httpd.conf"))
     assert line.startswith("WasmModule ")
     assert "is not a WebAssembly file" in out
 
@@ -33,63 +28,63 @@ def test_corrupt_wasm_file():
     def write_corrupt(apache):
         data = guest("hello").read_bytes()
         (apache.dir / "broken.wasm").write_bytes(data[: len(data) // 2])
-    line, out = refused(in_location("WasmModule {root}/broken.wasm"), write_corrupt)
+    line, out = refused_at_startup(in_location("WasmModule {root}/broken.wasm"), prepare=write_corrupt)
     assert line.startswith("WasmModule ") and line.endswith("/broken.wasm")
     assert "is not valid WebAssembly" in out
 
 
 def test_relative_module_path_resolves_against_server_root():
-    line, out = refused(in_location("WasmModule missing.wasm"))
+    line, out = refused_at_startup(in_location("WasmModule missing.wasm"))
     assert re.search(r"cannot read /tmp/mod_wasm_test_\w+/missing.wasm", out), out
 
 
 def test_component_that_is_not_a_command():
-    line, out = refused(in_location(f"WasmModule {guest('reactor', 'wasm32-wasip2')}"))
+    line, out = refused_at_startup(in_location(f"WasmModule {guest('reactor', 'wasm32-wasip2')}"))
     assert "is not a WASI command (it does not export wasi:cli/run)" in out
 
 
 def test_unknown_entry_point():
-    line, out = refused(in_location(f"WasmModule {guest('hello')}", "WasmEntryPoint no_such_function"))
+    line, out = refused_at_startup(in_location(f"WasmModule {guest('hello')}", "WasmEntryPoint no_such_function"))
     assert line == "WasmEntryPoint no_such_function"
     assert "exports no function `no_such_function`" in out and "_start" in out
 
 
 def test_entry_point_before_module_is_checked_too():
-    line, out = refused(in_location("WasmEntryPoint nope", f"WasmModule {guest('hello')}"))
+    line, out = refused_at_startup(in_location("WasmEntryPoint nope", f"WasmModule {guest('hello')}"))
     assert line.startswith("WasmModule ")
     assert "exports no function `nope`" in out
 
 
 def test_entry_point_on_a_component():
-    line, out = refused(in_location(f"WasmModule {guest('hello', 'wasm32-wasip2')}", "WasmEntryPoint run"))
+    line, out = refused_at_startup(in_location(f"WasmModule {guest('hello', 'wasm32-wasip2')}", "WasmEntryPoint run"))
     assert "WasmEntryPoint applies to core modules" in out
 
 
 def test_map_dir_to_a_missing_directory():
-    line, out = refused(in_location(f"WasmModule {guest('hello')}", "WasmMapDir /data /nonexistent/data"))
+    line, out = refused_at_startup(in_location(f"WasmModule {guest('hello')}", "WasmMapDir /data /nonexistent/data"))
     assert line == "WasmMapDir /data /nonexistent/data"
     assert "WasmMapDir: cannot use directory /nonexistent/data: No such file or directory" in out
 
 
 def test_wasm_dir_that_is_a_file():
-    line, out = refused(in_location(f"WasmModule {guest('hello')}", "WasmDir {root}/httpd.conf"))
+    line, out = refused_at_startup(in_location(f"WasmModule {guest('hello')}", "WasmDir {root}/httpd.conf"))
     assert "is not a directory" in out
 
 
 def test_bad_environment_variable_name():
-    line, out = refused(in_location(f"WasmModule {guest('hello')}", "WasmEnv A=B c"))
+    line, out = refused_at_startup(in_location(f"WasmModule {guest('hello')}", "WasmEnv A=B c"))
     assert "`A=B` is not a valid environment variable name" in out
 
 
 @pytest.mark.parametrize("directive", ["WasmEnableCGI maybe", "WasmMapCGIFileNames yes"])
 def test_on_off_directives_take_on_or_off(directive):
-    line, out = refused(in_location(f"WasmModule {guest('hello')}", directive))
+    line, out = refused_at_startup(in_location(f"WasmModule {guest('hello')}", directive))
     assert line == directive and "must be On or Off" in out
 
 
 @pytest.mark.parametrize("directive", ["WasmModule", "WasmMapDir /only-one", "WasmEnv ONLY_NAME"])
 def test_wrong_number_of_arguments(directive):
-    line, _ = refused(in_location(directive))
+    line, _ = refused_at_startup(in_location(directive))
     assert line == directive
 
 

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from harness import Apache, guest, refused_at_startup, vm_kib
+from harness import Apache, guest, location, refused_at_startup, section, vm_kib
 
 P2 = "wasm32-wasip2"
 SNIPPET = "<script src=/rum.js></script>"
@@ -62,20 +62,7 @@ def define(directive, filters):
                    for name, (module, config) in filters.items())
 
 
-def echo_location(path, *directives):
-    lines = "\n    ".join(directives)
-    return f"""
-<Location {path}>
-    SetHandler wasm-handler
-    WasmModule {guest('echo')}
-    WasmEnableCGI On
-    {lines}
-</Location>
-"""
-
-
 def config(backend_port):
-    at = lambda path, *directives: f"<Location {path}>\n    " + "\n    ".join(directives) + "\n</Location>\n"  # noqa: E731
     return (define("WasmOutputFilter", output_filters()) + define("WasmInputFilter", input_filters()) + f"""
 ScriptSock {{root}}/cgid.sock
 LuaScope thread
@@ -90,41 +77,41 @@ LuaScope thread
     Options +Includes
 </Directory>
 """ + "".join([
-        at("/upper", "SetOutputFilter UPPERCOUNT"),
-        at("/inject", "SetOutputFilter INJECT"),
-        at("/bytype", "AddOutputFilterByType INJECT text/html"),
-        at("/redact", "SetOutputFilter REDACT"),
-        at("/stream", "SetOutputFilter UPPER"),
-        at("/lua", "SetOutputFilter HOLD"),
-        at("/s403", "SetOutputFilter S403"),
-        at("/s403doc", "SetOutputFilter S403", 'ErrorDocument 403 "custom text"'),
-        at("/s200", "SetOutputFilter S200"),
-        at("/trap1", "SetOutputFilter TRAP1"),
-        at("/trap2", "SetOutputFilter TRAP2"),
-        at("/trap10", "SetOutputFilter TRAP10"),
-        at("/spin", "SetOutputFilter SPIN", "WasmTimeout 1s"),
-        at("/grow", "SetOutputFilter GROW", "WasmMemoryLimit 32M"),
-        at("/headers", "SetOutputFilter HDRS"),
-        at("/pass", "SetOutputFilter PASS"),
-        at("/logcalls", "SetOutputFilter LOGCALLS"),
-        at("/tagged", f"WasmApacheModule {probe()}", "SetOutputFilter TAGGED"),
-        at("/addfilter", f"WasmApacheModule {probe()}"),
-        at("/wasm-hello", "SetHandler wasm-handler", f"WasmModule {guest('hello')}", "SetOutputFilter UPPERCOUNT"),
-        at("/cgi", "SetOutputFilter UPPERCOUNT"),
-        at("/proxy/", f"ProxyPass http://127.0.0.1:{backend_port}/", "SetOutputFilter UPPERCOUNT"),
-        at("/wit", "SetHandler wasm-hello", f"WasmApacheModule {guest('conformance', P2)}",
+        section("/upper", "SetOutputFilter UPPERCOUNT"),
+        section("/inject", "SetOutputFilter INJECT"),
+        section("/bytype", "AddOutputFilterByType INJECT text/html"),
+        section("/redact", "SetOutputFilter REDACT"),
+        section("/stream", "SetOutputFilter UPPER"),
+        section("/lua", "SetOutputFilter HOLD"),
+        section("/s403", "SetOutputFilter S403"),
+        section("/s403doc", "SetOutputFilter S403", 'ErrorDocument 403 "custom text"'),
+        section("/s200", "SetOutputFilter S200"),
+        section("/trap1", "SetOutputFilter TRAP1"),
+        section("/trap2", "SetOutputFilter TRAP2"),
+        section("/trap10", "SetOutputFilter TRAP10"),
+        section("/spin", "SetOutputFilter SPIN", "WasmTimeout 1s"),
+        section("/grow", "SetOutputFilter GROW", "WasmMemoryLimit 32M"),
+        section("/headers", "SetOutputFilter HDRS"),
+        section("/pass", "SetOutputFilter PASS"),
+        section("/logcalls", "SetOutputFilter LOGCALLS"),
+        section("/tagged", f"WasmApacheModule {probe()}", "SetOutputFilter TAGGED"),
+        section("/addfilter", f"WasmApacheModule {probe()}"),
+        section("/wasm-hello", "SetHandler wasm-handler", f"WasmModule {guest('hello')}", "SetOutputFilter UPPERCOUNT"),
+        section("/cgi", "SetOutputFilter UPPERCOUNT"),
+        section("/proxy/", f"ProxyPass http://127.0.0.1:{backend_port}/", "SetOutputFilter UPPERCOUNT"),
+        section("/wit", "SetHandler wasm-hello", f"WasmApacheModule {guest('conformance', P2)}",
            "SetOutputFilter UPPERCOUNT"),
-        at("/deflate", "SetOutputFilter UPPER;DEFLATE"),
-        at("/ssi", "SetOutputFilter INCLUDES;UPPERCOUNT"),
+        section("/deflate", "SetOutputFilter UPPER;DEFLATE"),
+        section("/ssi", "SetOutputFilter INCLUDES;UPPERCOUNT"),
         "FilterDeclare UPPERF\nFilterProvider UPPERF UPPER \"%{CONTENT_TYPE} =~ m#^text/plain#\"\n",
-        at("/modfilter", "FilterChain UPPERF"),
-        echo_location("/echo-upper", "SetInputFilter UPPERIN"),
-        echo_location("/echo-refuse", "SetInputFilter REFUSE"),
-        at("/wit-api", "SetHandler json-api", f"WasmApacheModule {guest('json_api', P2)}", "SetInputFilter UPPERIN"),
-        echo_location("/echo-refuse-upper", "SetInputFilter REFUSE", "SetOutputFilter UPPER"),
-        at("/own-body", "SetHandler filter-probe", f"WasmApacheModule {probe()}", "SetOutputFilter SUBSTCOUNT"),
-        echo_location("/api", "SetInputFilter JSONCHECK"),
-        at("/pin/", f"ProxyPass http://127.0.0.1:{backend_port}/echo/", "SetInputFilter SUBSTIN"),
+        section("/modfilter", "FilterChain UPPERF"),
+        location("/echo-upper", "echo", "WasmEnableCGI On", "SetInputFilter UPPERIN"),
+        location("/echo-refuse", "echo", "WasmEnableCGI On", "SetInputFilter REFUSE"),
+        section("/wit-api", "SetHandler json-api", f"WasmApacheModule {guest('json_api', P2)}", "SetInputFilter UPPERIN"),
+        location("/echo-refuse-upper", "echo", "WasmEnableCGI On", "SetInputFilter REFUSE", "SetOutputFilter UPPER"),
+        section("/own-body", "SetHandler filter-probe", f"WasmApacheModule {probe()}", "SetOutputFilter SUBSTCOUNT"),
+        location("/api", "echo", "WasmEnableCGI On", "SetInputFilter JSONCHECK"),
+        section("/pin/", f"ProxyPass http://127.0.0.1:{backend_port}/echo/", "SetInputFilter SUBSTIN"),
     ]))
 
 
@@ -162,11 +149,6 @@ end
 CGI_SCRIPT = "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nhello from cgid\\n'\n"
 
 
-def world_readable(apache):
-    for p in [apache.dir, *apache.dir.rglob("*")]:
-        os.chmod(p, 0o755 if p.is_dir() or p.suffix == ".cgi" else 0o644)
-
-
 def write(apache, rel, data):
     path = apache.dir / "htdocs" / rel
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -179,9 +161,9 @@ def write(apache, rel, data):
 @pytest.fixture(scope="module")
 def backend():
     """A second httpd: static files and the echo program, for mod_proxy."""
-    apache = Apache(echo_location("/echo/"))
+    apache = Apache(location("/echo/", "echo", "WasmEnableCGI On"))
     write(apache, "static.txt", "proxied static file\n")
-    world_readable(apache)
+    apache.make_readable()
     with apache:
         yield apache
 
@@ -213,7 +195,7 @@ def server(backend):
     write(apache, "ssi/part.txt", "included text")
     stream = write(apache, "stream/zeros.bin", b"")
     os.truncate(stream, STREAM_MIB << 20)
-    world_readable(apache)
+    apache.make_readable()
     with apache:
         yield apache
 
@@ -586,28 +568,23 @@ def test_input_filter_in_front_of_mod_proxy(server, backend):
 
 # -- configuration errors ------------------------------------------------------------------------
 
-def refused(body):
-    """`apache2 -t` refuses `body`: (the offending line, the output)."""
-    return refused_at_startup(body)
-
-
 def test_filter_definition_not_allowed_in_a_location():
-    line, out = refused(f"<Location /x>\n    WasmOutputFilter UP {probe()}\n</Location>\n")
+    line, out = refused_at_startup(f"<Location /x>\n    WasmOutputFilter UP {probe()}\n</Location>\n")
     assert line.startswith("WasmOutputFilter UP") and "not allowed" in out
 
 
 def test_module_without_the_filter_export():
-    line, out = refused(f"WasmOutputFilter AC {guest('access_control', P2)}\n")
+    line, out = refused_at_startup(f"WasmOutputFilter AC {guest('access_control', P2)}\n")
     assert line.startswith("WasmOutputFilter AC") and "output-filter" in out
 
 
 def test_filter_defined_twice():
-    line, out = refused(f"WasmOutputFilter TWICE {probe()}\nWasmOutputFilter TWICE {probe()} \"upper\"\n")
+    line, out = refused_at_startup(f"WasmOutputFilter TWICE {probe()}\nWasmOutputFilter TWICE {probe()} \"upper\"\n")
     assert line == f'WasmOutputFilter TWICE {probe()} "upper"' and "already defined" in out
 
 
 def test_bad_filter_name():
-    line, out = refused(f"WasmInputFilter a/b {probe()}\n")
+    line, out = refused_at_startup(f"WasmInputFilter a/b {probe()}\n")
     assert line.startswith("WasmInputFilter a/b") and "is not a filter name" in out
 
 

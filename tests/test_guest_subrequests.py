@@ -3,7 +3,6 @@
 body inside the response; a redirect whose response is the response; httpd's recursion limit.
 The `phase_probe` handler runs one operation per request from its query string."""
 
-import os
 
 import pytest
 
@@ -31,16 +30,9 @@ CONFIG = f"""WasmApacheModule {guest('phase_probe', P2)}
 
 @pytest.fixture(scope="module")
 def server():
-    apache = Apache(CONFIG, log_level="warn wasm:info")
-    htdocs = apache.dir / "htdocs"
     files = {"page.txt": "a page\n", "closed/secret.txt": "secret\n", "doc.html": "<p>doc</p>\n",
              "get-only/page.txt": "read with GET\n"}
-    for rel, text in files.items():
-        (htdocs / rel).parent.mkdir(parents=True, exist_ok=True)
-        (htdocs / rel).write_text(text)
-    for p in [apache.dir, *apache.dir.rglob("*")]:
-        os.chmod(p, 0o755 if p.is_dir() else 0o644)
-    with apache:
+    with Apache(CONFIG, log_level="warn wasm:info").add_files(files) as apache:
         yield apache
 
 

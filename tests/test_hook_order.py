@@ -1,22 +1,13 @@
 """A `WasmApacheModule` line's position (first, middle, last) among every module's hooks of
 the phases it exports: against mod_mime's type checker and mod_alias's translation."""
 
-import os
-
-from harness import Apache, guest
+from harness import Apache, guest, refused_at_startup
 
 P2 = "wasm32-wasip2"
 
 
 def serve(body, files, extra_modules=()):
-    apache = Apache(body, extra_modules=list(extra_modules))
-    for rel, text in files.items():
-        path = apache.dir / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    for p in [apache.dir, *apache.dir.rglob("*")]:
-        os.chmod(p, 0o755 if p.is_dir() else 0o644)
-    return apache
+    return Apache(body, extra_modules=list(extra_modules)).add_files(files, under="")
 
 
 def content_type_of_acc(position):
@@ -56,6 +47,5 @@ def test_first_rewrites_before_mod_alias_translates():
 
 
 def test_a_position_that_is_not_one_stops_startup():
-    apache = Apache(f'WasmApacheModule {guest("ext_probe", P2)} "" sideways\n')
-    code, out = apache.check_config()
-    assert code != 0 and "`sideways` is not a hook position: use first, middle or last" in out, out
+    _, out = refused_at_startup(f'WasmApacheModule {guest("ext_probe", P2)} "" sideways\n', directive="WasmApacheModule")
+    assert "`sideways` is not a hook position: use first, middle or last" in out, out

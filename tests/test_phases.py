@@ -3,7 +3,6 @@ quick-handler, pre-translate-name, map-to-storage, insert-filter), on a real apa
 httpd's meaning of each. The `phase_probe` guest logs `phase-probe <phase> uri=<URI>` for
 every call, so each test checks which phases reached the guest, and in which order."""
 
-import os
 import re
 
 from harness import Apache, guest
@@ -16,14 +15,7 @@ def probe(words=""):
 
 
 def serve(body, files=None, extra_modules=()):
-    apache = Apache(body, log_level="warn wasm:info", extra_modules=list(extra_modules))
-    for rel, text in (files or {}).items():
-        path = apache.dir / "htdocs" / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    for p in [apache.dir, *apache.dir.rglob("*")]:
-        os.chmod(p, 0o755 if p.is_dir() else 0o644)
-    return apache
+    return Apache(body, log_level="warn wasm:info", extra_modules=list(extra_modules)).add_files(files or {})
 
 
 def calls(apache, mark):

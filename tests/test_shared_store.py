@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from harness import Apache, Redis, guest, refused_at_startup
+from harness import Apache, Redis, basic_users, guest, refused_at_startup
 
 P2 = "wasm32-wasip2"
 PREFORK = "StartServers 3\nMinSpareServers 3\nMaxSpareServers 6\nMaxRequestWorkers 8\nKeepAliveTimeout 30\n"
@@ -120,11 +120,7 @@ def test_two_servers_share_a_redis_store_and_its_rate_limit():
         a = Apache(config, extra_modules=["socache_redis"], log_level="warn wasm:info")
         b = Apache(config, extra_modules=["socache_redis"], log_level="warn wasm:info")
         for apache in (a, b):
-            (apache.dir / "htdocs" / "limited").mkdir()
-            (apache.dir / "htdocs" / "limited" / "page.txt").write_text("page\n")
-            for p in [apache.dir / "htdocs", apache.dir / "htdocs" / "limited"]:
-                p.chmod(0o755)
-            (apache.dir / "htdocs" / "limited" / "page.txt").chmod(0o644)
+            apache.add_files({"limited/page.txt": "page\n"})
         with a, b:
             assert op(a, "set:ratelimit:shared:from-a") == "none"
             assert op(b, "get:ratelimit:shared") == "value=from-a"
@@ -152,37 +148,30 @@ def test_two_servers_share_a_redis_store_and_its_rate_limit():
 
 # -- configuration errors ---------------------------------------------------------------------
 
-def refused(config, extra_modules=(), directive=None):
-    """The output of `apache2 -t` refusing `config`, at a line of `directive`."""
-    line, out = refused_at_startup(config, extra_modules)
-    assert directive is None or line.startswith(directive), (line, out)
-    return out
-
-
 def test_a_provider_httpd_has_not_loaded_stops_startup():
-    out = refused("WasmSharedStore sessions shmcb:/tmp/x(65536)\n", directive="WasmSharedStore")
+    _, out = refused_at_startup("WasmSharedStore sessions shmcb:/tmp/x(65536)\n", directive="WasmSharedStore")
     assert "`shmcb` is not a socache provider httpd knows: load it first (LoadModule socache_shmcb_module)" in out, out
 
 
 def test_a_bad_provider_argument_is_the_providers_message():
-    out = refused("WasmSharedStore sessions shmcb:{root}/x(lots)\n", ["socache_shmcb"], "WasmSharedStore")
+    _, out = refused_at_startup("WasmSharedStore sessions shmcb:{root}/x(lots)\n", ["socache_shmcb"], directive="WasmSharedStore")
     assert "WasmSharedStore" in out and "shmcb: " in out, out
 
 
 def test_a_grant_of_an_undefined_store_stops_startup():
-    out = refused(f"WasmSharedStoreGrant sessions {guest('phase_probe', P2)}\n", directive="WasmSharedStoreGrant")
+    _, out = refused_at_startup(f"WasmSharedStoreGrant sessions {guest('phase_probe', P2)}\n", directive="WasmSharedStoreGrant")
     assert "no store sessions is defined (a WasmSharedStore line must come first)" in out, out
 
 
 def test_a_grant_to_a_file_that_is_no_extension_module_stops_startup():
     config = "WasmSharedStore sessions shmcb:{root}/x(65536)\n" + f"WasmSharedStoreGrant sessions {guest('hello')}\n"
-    out = refused(config, ["socache_shmcb"], "WasmSharedStoreGrant")
+    _, out = refused_at_startup(config, ["socache_shmcb"], directive="WasmSharedStoreGrant")
     assert "hello.wasm" in out and "does not target the apache:httpd world" in out, out
 
 
 def test_a_store_name_defined_twice_stops_startup():
     line = "WasmSharedStore sessions shmcb:{root}/x(65536)\n"
-    out = refused(line + line, ["socache_shmcb"], "WasmSharedStore")
+    _, out = refused_at_startup(line + line, ["socache_shmcb"], directive="WasmSharedStore")
     assert "sessions is already defined by an earlier WasmSharedStore line" in out, out
 
 
@@ -212,19 +201,12 @@ WasmApacheModule {login} "sessions 600" first
 
 
 def test_a_session_made_on_one_server_is_known_on_the_other_until_logout():
-    import base64
-    import hashlib
-    sha = base64.b64encode(hashlib.sha1(b"secret").digest()).decode()
-    basic = {"Authorization": "Basic " + base64.b64encode(b"alice:secret").decode()}
     modules = ["socache_redis", "authn_core", "authn_file", "auth_basic", "authz_user"]
     with Redis() as redis:
         servers = [Apache(session_config(redis.port), extra_modules=modules) for _ in range(2)]
         for apache in servers:
-            (apache.dir / "users").write_text(f"alice:{{SHA}}{sha}\n")
-            (apache.dir / "htdocs" / "members").mkdir()
-            (apache.dir / "htdocs" / "members" / "page.txt").write_text("members only\n")
-            for p in [apache.dir / "users", apache.dir / "htdocs" / "members", apache.dir / "htdocs" / "members" / "page.txt"]:
-                p.chmod(0o755 if p.is_dir() else 0o644)
+            basic = {"Authorization": basic_users(apache, {"alice": "secret"})["alice"]}
+            apache.add_files({"members/page.txt": "members only\n"})
         a, b = servers
         with a, b:
             assert b.get("/members/page.txt")[0] == 401
