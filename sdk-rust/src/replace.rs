@@ -18,7 +18,8 @@ use crate::ChunkEnd;
 pub struct Replace {
     /// Lower-cased when matching ignores ASCII case.
     pattern: Vec<u8>,
-    /// Searches for `pattern` (made once: it precomputes the search).
+    /// Searches for `pattern` (made once: it precomputes the search); matching that ignores
+    /// case searches on its own and leaves it unused.
     finder: memchr::memmem::Finder<'static>,
     replacement: Vec<u8>,
     /// The matched bytes follow the replacement (insert_before).
@@ -77,7 +78,12 @@ impl Replace {
     /// True once no more replacements will be made and nothing is held back: the rest of
     /// the body can pass unchanged ([`crate::FilterResult::Pass`]).
     pub fn is_done(&self) -> bool {
-        self.tail.is_empty() && (self.pattern.is_empty() || self.limit.is_some_and(|n| self.replaced >= n))
+        self.tail.is_empty() && (self.pattern.is_empty() || self.exhausted())
+    }
+
+    /// The `at_most` limit is reached.
+    fn exhausted(&self) -> bool {
+        self.limit.is_some_and(|n| self.replaced >= n)
     }
 
     /// The next piece of the body: returns what goes on. At [`ChunkEnd::Flush`] and
@@ -96,7 +102,7 @@ impl Replace {
         let mut out = Vec::with_capacity(input.len());
         let mut i = 0;
         let n = self.pattern.len();
-        while n > 0 && !self.limit.is_some_and(|max| self.replaced >= max) {
+        while n > 0 && !self.exhausted() {
             let Some(found) = self.find(&input[i..]) else { break };
             let start = i + found;
             if start + n > input.len() {

@@ -42,6 +42,11 @@ fn session_id(cookie_header: &str) -> Option<&str> {
     (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
 }
 
+/// The session id the request's cookies carry, if any.
+fn request_session_id(r: &Request) -> Option<String> {
+    session_id(&r.headers_in().get_all("Cookie").join("; ")).map(str::to_owned)
+}
+
 /// A new session id: 128 random bits, in hex.
 fn new_session_id() -> Result<String, getrandom::Error> {
     let mut bytes = [0u8; 16];
@@ -54,9 +59,8 @@ impl Module for SessionLogin {
     /// (e.g. Basic) decides.
     fn check_user_id(&mut self, r: &Request) -> HookResult {
         let Some(settings) = settings(r) else { return HookResult::HttpStatus(500) };
-        let cookies = r.headers_in().get_all("Cookie").join("; ");
-        let Some(id) = session_id(&cookies) else { return HookResult::Declined };
-        match r.shared_store(&settings.store).get(id) {
+        let Some(id) = request_session_id(r) else { return HookResult::Declined };
+        match r.shared_store(&settings.store).get(&id) {
             Ok(Some(user)) => match String::from_utf8(user) {
                 Ok(user) if r.set_user(Some(&user)).is_ok() => HookResult::Ok,
                 _ => HookResult::Declined,
@@ -118,9 +122,8 @@ fn login(r: &Request) -> HookResult {
 /// `/logout`: the session ends here and on every server sharing the store.
 fn logout(r: &Request) -> HookResult {
     let Some(settings) = settings(r) else { return HookResult::HttpStatus(500) };
-    let cookies = r.headers_in().get_all("Cookie").join("; ");
-    if let Some(id) = session_id(&cookies) {
-        if let Err(e) = r.shared_store(&settings.store).delete(id) {
+    if let Some(id) = request_session_id(r) {
+        if let Err(e) = r.shared_store(&settings.store).delete(&id) {
             log_error!(r, "session-login: the session store failed: {e:?}");
             return HookResult::HttpStatus(503);
         }

@@ -34,12 +34,19 @@ use mod_wasm_sdk::{export, log_info, AuthzResult, HookResult, Module, Request};
 struct Probe;
 
 fn has(r: &Request, word: &str) -> bool {
-    words(r).any(|w| w == word)
+    words(r).iter().any(|w| w == word)
 }
 
-fn words(r: &Request) -> impl Iterator<Item = String> {
-    let config = r.module_config().unwrap_or_default();
-    config.split_whitespace().map(str::to_owned).collect::<Vec<_>>().into_iter()
+fn words(r: &Request) -> Vec<String> {
+    r.module_config().unwrap_or_default().split_whitespace().map(str::to_owned).collect()
+}
+
+/// Writes `text` as the response and answers ok.
+fn answer(r: &Request, text: &str) -> HookResult {
+    match r.write_body(text.as_bytes()) {
+        Ok(()) => HookResult::Ok,
+        Err(e) => panic!("phase-probe: write-body: {e:?}"),
+    }
 }
 
 fn seen(r: &Request, phase: &str) {
@@ -59,16 +66,9 @@ impl Module for Probe {
         }
         let _ = r.set_content_type("text/plain");
         if r.uri() == "/quick/lookup-file" {
-            let answer = format!("{:?}\n", r.lookup_file("page.txt").map(|l| l.status));
-            return match r.write_body(answer.as_bytes()) {
-                Ok(()) => HookResult::Ok,
-                Err(e) => panic!("phase-probe: write-body: {e:?}"),
-            };
+            return answer(r, &format!("{:?}\n", r.lookup_file("page.txt").map(|l| l.status)));
         }
-        match r.write_body(format!("quick: {}\n", r.uri()).as_bytes()) {
-            Ok(()) => HookResult::Ok,
-            Err(e) => panic!("phase-probe: write-body: {e:?}"),
-        }
+        answer(r, &format!("quick: {}\n", r.uri()))
     }
 
     fn pre_translate_name(&mut self, r: &Request) -> HookResult {
@@ -143,24 +143,15 @@ impl Module for Probe {
             }
             let result = store_op(r, &query);
             log_info!(r, "phase-probe store {query} -> {result}");
-            return match r.write_body(format!("{result}\n").as_bytes()) {
-                Ok(()) => HookResult::Ok,
-                Err(e) => panic!("phase-probe: write-body: {e:?}"),
-            };
+            return answer(r, &format!("{result}\n"));
         }
-        match r.write_body(format!("phase-probe handler uri={}\n", r.uri()).as_bytes()) {
-            Ok(()) => HookResult::Ok,
-            Err(e) => panic!("phase-probe: write-body: {e:?}"),
-        }
+        answer(r, &format!("phase-probe handler uri={}\n", r.uri()))
     }
 }
 
 /// Runs the subrequest or redirect a query string names, if it names one.
 fn subrequest_op(r: &Request, query: &str) -> Option<HookResult> {
-    let write = |text: String| match r.write_body(text.as_bytes()) {
-        Ok(()) => HookResult::Ok,
-        Err(e) => panic!("phase-probe: write-body: {e:?}"),
-    };
+    let write = |text: String| answer(r, &text);
     let shown = |found: Result<mod_wasm_sdk::Lookup, mod_wasm_sdk::Error>| match found {
         Ok(l) => format!(
             "status={} filename={} exists={} type={} handler={}\n",
