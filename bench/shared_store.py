@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from harness import Apache, Redis, guest  # noqa: E402
-from run import arguments, wrk  # noqa: E402
+from run import MPM, arguments, wrk  # noqa: E402
 
 CASES = ["plain", "shmcb", "redis"]
 
@@ -49,7 +49,8 @@ def main():
     scripts = Path(tempfile.mkdtemp(prefix="mod_wasm_bench_"))
     rounds = {name: [] for name in CASES}
     with Redis() as redis:
-        server = Apache(config(redis.port), extra_modules=["socache_shmcb", "socache_redis"], log_level="error")
+        server = Apache(config(redis.port), extra_modules=["socache_shmcb", "socache_redis"], mpm_settings=MPM,
+                        log_level="error")
         for name in CASES:
             (server.dir / "htdocs" / name).mkdir()
             (server.dir / "htdocs" / name / "page.txt").write_text("hello\n")
