@@ -27,6 +27,8 @@ static const command_rec wasm_cmds[] = {
                  "On: SCRIPT_FILENAME as the guest sees it through WasmMapDir"),
     AP_INIT_TAKE1("WasmEntryPoint", wasm_cmd_entry_point, NULL, DIR_CONTEXT,
                   "the function a core module runs (default _start)"),
+    AP_INIT_ITERATE("WasmHttpOutgoing", wasm_cmd_http_outgoing, NULL, DIR_CONTEXT,
+                    "origins a wasi:http component may send requests to (http://host:port)"),
     AP_INIT_TAKE1("WasmTimeout", wasm_cmd_timeout, NULL, DIR_CONTEXT,
                   "the most time a guest may take per request or hook call (30s, 500ms, 2m)"),
     AP_INIT_TAKE1("WasmMemoryLimit", wasm_cmd_memory_limit, NULL, DIR_CONTEXT,

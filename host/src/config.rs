@@ -6,6 +6,7 @@
 //!
 //! * `WasmModule` — the inner module replaces the outer one (with its mount point).
 //! * `WasmArg` — positional, so a section that sets any replaces the whole inherited list.
+//! * `WasmHttpOutgoing` — a section that sets any replaces the whole inherited list.
 //! * `WasmEnv` — merged by name; the inner value wins.
 //! * `WasmDir` / `WasmMapDir` — merged by guest path; the inner mapping wins.
 //! * `WasmEnableCGI`, `WasmMapCGIFileNames`, `WasmEntryPoint`, `WasmTimeout`,
@@ -18,6 +19,7 @@ use std::sync::Arc;
 
 use crate::extension::{exported_phases, ExtensionRef, HookOrder, Phase, PhaseSet, Scope};
 use crate::limits::Limits;
+use crate::proxy::Origin;
 use crate::registry::ModuleSlot;
 
 /// The export a core module runs when no `WasmEntryPoint` is given.
@@ -61,6 +63,8 @@ pub struct DirConfig {
     pub timeout: Option<std::time::Duration>,
     /// `WasmMemoryLimit`, in bytes.
     pub memory_limit: Option<u64>,
+    /// `WasmHttpOutgoing`: the origins a wasi:http component may send requests to.
+    pub outgoing: Option<Arc<[Origin]>>,
 }
 
 impl DirConfig {
@@ -80,6 +84,7 @@ impl DirConfig {
             extension_scope: add.extension_scope.or(base.extension_scope),
             timeout: add.timeout.or(base.timeout),
             memory_limit: add.memory_limit.or(base.memory_limit),
+            outgoing: add.outgoing.clone().or_else(|| base.outgoing.clone()),
         }
     }
 
@@ -100,6 +105,7 @@ impl DirConfig {
             extension_scope,
             timeout,
             memory_limit,
+            outgoing,
         } = self;
         module.is_none()
             && args.is_none()
@@ -113,6 +119,7 @@ impl DirConfig {
             && extension_scope.is_none()
             && timeout.is_none()
             && memory_limit.is_none()
+            && outgoing.is_none()
     }
 
     /// Adds a `WasmApacheModule` line.
@@ -129,6 +136,20 @@ impl DirConfig {
     /// Appends `WasmArg`; the first one in a section starts a new list.
     pub fn add_arg(&mut self, arg: &str) {
         self.args.get_or_insert_with(Vec::new).push(arg.to_owned());
+    }
+
+    /// Appends a `WasmHttpOutgoing` origin; the first one in a section starts a new list.
+    pub fn add_outgoing(&mut self, origin: Origin) {
+        let mut list: Vec<Origin> = self.outgoing.as_deref().unwrap_or_default().to_vec();
+        if !list.contains(&origin) {
+            list.push(origin);
+        }
+        self.outgoing = Some(list.into());
+    }
+
+    /// The origins a wasi:http component here may send requests to (none unless configured).
+    pub fn outgoing_origins(&self) -> Arc<[Origin]> {
+        self.outgoing.clone().unwrap_or_else(|| Arc::from([]))
     }
 
     /// Sets `WasmEnv`; a repeated name in the same section keeps the last value.

@@ -15,6 +15,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::extension::{self, ExtState, ExtensionPre};
 use crate::limits::{MemoryCap, TICK};
+use crate::proxy::HttpState;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use crate::registry::{self, ModuleSlot};
 use crate::validate::WasmKind;
 
@@ -43,6 +45,8 @@ pub enum Loaded {
     Core(InstancePre<P1State>),
     /// A content handler program: a preview2 command component.
     Command(CommandPre<P2State>),
+    /// A content handler: a wasi:http component (the `wasi:http/proxy` world).
+    Proxy(ProxyPre<HttpState>),
     /// An extension module (`WasmApacheModule`).
     Extension(ExtensionPre),
 }
@@ -272,6 +276,7 @@ fn start_ticker(engine: Engine) -> Result<(), String> {
 struct Linkers {
     p1: Linker<P1State>,
     p2: wasmtime::component::Linker<P2State>,
+    proxy: wasmtime::component::Linker<HttpState>,
     ext: wasmtime::component::Linker<ExtState>,
 }
 
@@ -282,8 +287,12 @@ impl Linkers {
         wasmtime_wasi::p1::add_to_linker_async(&mut p1, |s| &mut s.wasi).map_err(fail)?;
         let mut p2 = wasmtime::component::Linker::<P2State>::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut p2).map_err(fail)?;
+        let mut proxy = wasmtime::component::Linker::<HttpState>::new(engine);
+        // All of WASI 0.2 as for commands (as `wasmtime serve` links it), plus wasi:http.
+        wasmtime_wasi::p2::add_to_linker_async(&mut proxy).map_err(fail)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut proxy).map_err(fail)?;
         let ext = extension::linker(engine).map_err(fail)?;
-        Ok(Linkers { p1, p2, ext })
+        Ok(Linkers { p1, p2, proxy, ext })
     }
 }
 
@@ -293,6 +302,12 @@ fn load(engine: &Engine, linkers: &Linkers, slot: &ModuleSlot, concurrent_reques
         WasmKind::CoreModule => {
             let module = Module::from_file(engine, slot.path()).map_err(fail)?;
             Ok(Loaded::Core(linkers.p1.instantiate_pre(&module).map_err(fail)?))
+        }
+        // Before commands: a Rust binary built for the proxy world also exports wasi:cli/run.
+        WasmKind::Component if slot.info().is_http_proxy() => {
+            let component = Component::from_file(engine, slot.path()).map_err(fail)?;
+            let pre = linkers.proxy.instantiate_pre(&component).map_err(fail)?;
+            Ok(Loaded::Proxy(ProxyPre::new(pre).map_err(fail)?))
         }
         WasmKind::Component if slot.info().is_command() => {
             let component = Component::from_file(engine, slot.path()).map_err(fail)?;

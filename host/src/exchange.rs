@@ -58,6 +58,9 @@ enum Output {
     Body,
     /// The response is decided without the guest's body; further stdout is dropped.
     Decided(Outcome),
+    /// A wasi:http component: the response comes through wasi:http and stdout is logged
+    /// (at info level; stderr stays at error level as for programs).
+    Logged(LineBuffer),
 }
 
 pub(crate) struct Exchange<R: Request> {
@@ -78,6 +81,11 @@ impl<R: Request> Exchange<R> {
     pub(crate) fn new(req: R, module: Arc<str>, cgi: bool) -> Self {
         let output = if cgi { Output::Headers(Vec::new()) } else { Output::Body };
         Exchange { req, module, output, body_bytes: 0, stderr: LineBuffer::default(), body_error: None, body_done: false }
+    }
+
+    /// The exchange of a wasi:http component (see [`Output::Logged`]).
+    pub(crate) fn for_component(req: R, module: Arc<str>) -> Self {
+        Exchange { output: Output::Logged(LineBuffer::default()), ..Exchange::new(req, module, false) }
     }
 
     pub(crate) fn shared(self) -> Shared<R> {
@@ -116,15 +124,48 @@ impl<R: Request> Exchange<R> {
         }
     }
 
-    fn write_body(&mut self, data: &[u8]) -> io::Result<()> {
+    /// The next piece of the request body, `None` at its end; a failure is kept for the
+    /// status the request ends with.
+    pub(crate) fn read_body_chunk(&mut self) -> Result<Option<Bytes>, String> {
+        match self.read_stdin(MAX_STDIN_READ) {
+            Ok(data) => Ok(Some(data)),
+            Err(StreamError::Closed) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    pub(crate) fn http_head(&self) -> crate::request::HttpHead {
+        self.req.http_head()
+    }
+
+    pub(crate) fn start_response(&mut self, status: u16, reason: Option<&str>, headers: &[(&str, &[u8])]) {
+        self.req.set_response_head(status, reason, headers)
+    }
+
+    pub(crate) fn write_body(&mut self, data: &[u8]) -> io::Result<()> {
         self.body_bytes += data.len() as u64;
         self.req.write_body(data)
+    }
+
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        self.req.flush()
+    }
+
+    pub(crate) fn finish_body(&mut self) -> io::Result<()> {
+        self.req.finish_body()
     }
 
     fn write_stdout(&mut self, data: &[u8]) -> io::Result<()> {
         match &mut self.output {
             Output::Body => self.write_body(data),
             Output::Decided(_) => Ok(()),
+            Output::Logged(lines) => {
+                lines.push(data);
+                for line in lines.take_lines(false) {
+                    self.log(LogLevel::Info, &line);
+                }
+                Ok(())
+            }
             Output::Headers(block) => {
                 let scan_from = block.len().saturating_sub(2);
                 block.extend_from_slice(data);
@@ -177,6 +218,11 @@ impl<R: Request> Exchange<R> {
     pub(crate) fn finish(&mut self, end: RunEnd) -> Outcome {
         for line in self.stderr.take_lines(true) {
             self.log(LogLevel::Error, &line);
+        }
+        if let Output::Logged(lines) = &mut self.output {
+            for line in lines.take_lines(true) {
+                self.log(LogLevel::Info, &line);
+            }
         }
         // (what went wrong, the status if nothing was sent, whether the run ended abnormally)
         let failure = match end {

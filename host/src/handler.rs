@@ -1,4 +1,5 @@
-//! The content handler: one WASI program run per request, CGI-style.
+//! The content handler: one WASI program run per request, CGI-style, or a wasi:http
+//! component ([`crate::proxy`]).
 
 use wasmtime::component::ResourceTable;
 use wasmtime::Store;
@@ -31,7 +32,12 @@ pub fn serve<R: Request>(cfg: &DirConfig, cgi_env: Vec<(String, String)>, mut re
         }
     };
 
-    let mut exchange = Exchange::new(req, name.clone(), cfg.cgi());
+    let component = matches!(loaded, Loaded::Proxy(_));
+    let mut exchange = if component {
+        Exchange::for_component(req, name.clone())
+    } else {
+        Exchange::new(req, name.clone(), cfg.cgi())
+    };
     let mut wasi = WasiCtxBuilder::new();
     // Not allow_blocking_current_thread: with it, wasmtime-wasi's preview1 poll_oneoff sleeps
     // with std::thread::sleep, which no deadline can interrupt.
@@ -44,9 +50,11 @@ pub fn serve<R: Request>(cfg: &DirConfig, cgi_env: Vec<(String, String)>, mut re
         }
     }
     let shared = exchange.shared();
-    wasi.stdin(Stdio::new(&shared, Role::Stdin))
-        .stdout(Stdio::new(&shared, Role::Stdout))
-        .stderr(Stdio::new(&shared, Role::Stderr));
+    if !component {
+        // A wasi:http component reads the request body through wasi:http; its stdin is empty.
+        wasi.stdin(Stdio::new(&shared, Role::Stdin));
+    }
+    wasi.stdout(Stdio::new(&shared, Role::Stdout)).stderr(Stdio::new(&shared, Role::Stderr));
 
     // The Store, and with it every stream clone, is dropped when the call ends or its
     // deadline passes.
@@ -55,6 +63,9 @@ pub fn serve<R: Request>(cfg: &DirConfig, cgi_env: Vec<(String, String)>, mut re
         match loaded {
             Loaded::Core(pre) => run_core(pre, wasi, cfg.entry_point(), limits.memory).await,
             Loaded::Command(pre) => run_command(pre, wasi, limits.memory).await,
+            Loaded::Proxy(pre) => {
+                crate::proxy::run(pre, wasi, shared.clone(), cfg.outgoing_origins(), limits.timeout, limits.memory).await
+            }
             Loaded::Extension(_) => RunEnd::Failed("is an extension module (WasmApacheModule), not a program".into()),
         }
     };
@@ -117,14 +128,14 @@ async fn run_command(pre: &CommandPre<P2State>, mut wasi: WasiCtxBuilder, memory
     }
 }
 
-fn instantiate_error(e: wasmtime::Error) -> RunEnd {
+pub(crate) fn instantiate_error(e: wasmtime::Error) -> RunEnd {
     match e.downcast_ref::<MemoryLimitExceeded>() {
         Some(limit) => RunEnd::Failed(limit.to_string()),
         None => RunEnd::Unavailable(format!("cannot instantiate: {}", one_line(&e))),
     }
 }
 
-fn run_error(e: wasmtime::Error) -> RunEnd {
+pub(crate) fn run_error(e: wasmtime::Error) -> RunEnd {
     match e.downcast_ref::<I32Exit>() {
         Some(exit) => RunEnd::Exited(exit.0),
         None => RunEnd::Failed(one_line(&e)),

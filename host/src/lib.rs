@@ -2,7 +2,7 @@
 //!
 //! The Apache module (`mod_wasm/`) reads directives into [`config::DirConfig`], validates
 //! modules in the parent with [`registry::register`], builds the runtime in each child with
-//! [`engine::start_child`] and serves requests with [`handler::serve`], passing the request as
+//! [`engine::start_child`] and serves requests with [`handler::serve`] (a program, or a wasi:http component in [`proxy`]), passing the request as
 //! a [`request::Request`].
 
 pub mod config;
@@ -11,6 +11,7 @@ pub mod exchange;
 pub mod extension;
 pub mod handler;
 pub mod limits;
+pub mod proxy;
 pub mod registry;
 pub mod request;
 pub mod store;
@@ -20,4 +21,4 @@ pub mod testing;
 pub mod validate;
 
 pub use exchange::Outcome;
-pub use request::{BodyError, CgiHeaders, Field, HttpdRequest, LogLevel, Request, Table};
+pub use request::{BodyError, CgiHeaders, Field, HttpHead, HttpdRequest, LogLevel, Request, Table};

@@ -146,6 +146,8 @@ pub(crate) fn run_with_deadline<F: Future>(timeout: Duration, call: F) -> Result
         if slot.is_none() {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_time()
+                // Outgoing requests of wasi:http components (TCP, TLS) run on this runtime.
+                .enable_io()
                 // wasmtime-wasi runs file operations on the blocking pool.
                 .max_blocking_threads(BLOCKING_THREADS_PER_WORKER)
                 .build()

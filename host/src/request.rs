@@ -43,6 +43,20 @@ pub struct BodyError {
     pub message: String,
 }
 
+/// The request as a wasi:http component is told it: what `wasmtime serve` would pass on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HttpHead {
+    pub method: String,
+    /// `http` or `https`.
+    pub scheme: String,
+    /// The `Host` header as the client sent it (host and port).
+    pub authority: String,
+    /// The path and query exactly as in the request line.
+    pub path_with_query: String,
+    /// Every request header, in order, values as raw bytes.
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
 pub trait Request: Send + 'static {
     /// Reads up to `buf.len()` bytes of the request body; `Ok(0)` at its end.
     fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, BodyError>;
@@ -50,6 +64,9 @@ pub trait Request: Send + 'static {
     /// Hands response body bytes to the server, which passes them on to the client in chunks
     /// of its choosing. An error means the client is gone.
     fn write_body(&mut self, data: &[u8]) -> io::Result<()>;
+
+    /// Sends what has been handed over so far to the client now.
+    fn flush(&mut self) -> io::Result<()>;
 
     /// Ends the response body.
     fn finish_body(&mut self) -> io::Result<()>;
@@ -62,6 +79,14 @@ pub trait Request: Send + 'static {
     /// line) to the response; `script` is the module's path, for the server's messages. On a
     /// malformed block the server has logged why, and the error is the status to answer with.
     fn apply_cgi_headers(&mut self, block: &[u8], script: &str) -> Result<CgiHeaders, u16>;
+
+    /// The request as a wasi:http component sees it.
+    fn http_head(&self) -> HttpHead;
+
+    /// Sets the response's status (with its reason phrase, for codes httpd has no text for)
+    /// and headers: a wasi:http component's response, before any of its body. Header values
+    /// never hold CR, LF or NUL (the http crate refuses them).
+    fn set_response_head(&mut self, status: u16, reason: Option<&str>, headers: &[(&str, &[u8])]);
 
     /// Writes one line to the error log in the request's context.
     fn log(&mut self, level: LogLevel, message: &str);

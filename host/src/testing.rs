@@ -17,6 +17,9 @@ pub struct MemoryState {
     pub headers: Vec<(String, String)>,
     pub body_out: Vec<u8>,
     pub finished: bool,
+    pub flushes: usize,
+    /// What http_head answers.
+    pub head: crate::request::HttpHead,
     pub aborted: bool,
     pub logs: Vec<(LogLevel, String)>,
 }
@@ -51,6 +54,18 @@ impl Request for MemoryRequest {
     fn write_body(&mut self, data: &[u8]) -> io::Result<()> {
         self.state().body_out.extend_from_slice(data);
         Ok(())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.state().flushes += 1;
+        Ok(())
+    }
+    fn http_head(&self) -> crate::request::HttpHead {
+        self.state().head.clone()
+    }
+    fn set_response_head(&mut self, status: u16, _reason: Option<&str>, headers: &[(&str, &[u8])]) {
+        let mut s = self.state();
+        s.status = status;
+        s.headers = headers.iter().map(|(n, v)| (n.to_string(), String::from_utf8_lossy(v).into_owned())).collect();
     }
     fn finish_body(&mut self) -> io::Result<()> {
         self.state().finished = true;

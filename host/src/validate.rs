@@ -57,6 +57,11 @@ impl WasmInfo {
     pub fn is_command(&self) -> bool {
         self.kind == WasmKind::Component && self.exports.iter().any(|e| e.starts_with(WASI_CLI_RUN))
     }
+
+    /// A component that exports `wasi:http/incoming-handler` (the `wasi:http/proxy` world).
+    pub fn is_http_proxy(&self) -> bool {
+        self.kind == WasmKind::Component && self.exports.iter().any(|e| e.starts_with(crate::proxy::INCOMING_HANDLER))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -57,6 +57,8 @@ const char *wasm_cmd_apache_module_scope(cmd_parms *cmd,
                                          const char *scope,
                                          const char *max);
 
+const char *wasm_cmd_http_outgoing(cmd_parms *cmd, void *cfg, const char *arg);
+
 const char *wasm_cmd_timeout(cmd_parms *cmd, void *cfg, const char *arg);
 
 const char *wasm_cmd_memory_limit(cmd_parms *cmd, void *cfg, const char *arg);

@@ -165,7 +165,7 @@ unsafe fn location_of(cmd: *mut cmd_parms) -> Option<String> {
 fn check_entry_point(path: &Path, info: &WasmInfo, entry: &str) -> Result<(), String> {
     match info.kind {
         WasmKind::Component => Err(format!(
-            "{} is a component; WasmEntryPoint applies to core modules (components run wasi:cli/run)",
+            "{} is a component; WasmEntryPoint applies to core modules (a command component runs wasi:cli/run, a wasi:http component its incoming-handler)",
             path.display()
         )),
         WasmKind::CoreModule if info.exports(entry) => Ok(()),
@@ -177,16 +177,49 @@ fn check_entry_point(path: &Path, info: &WasmInfo, entry: &str) -> Result<(), St
     }
 }
 
-/// A program for the content handler: a core module or a WASI command component.
+/// What serves the content handler: a core module, a WASI command component, or a
+/// wasi:http component.
 fn check_handler_program(path: &str, info: &WasmInfo) -> Result<(), validate::ValidateError> {
     if info.kind == WasmKind::Component {
+        if info.is_http_proxy() {
+            return validate::check_component_imports(path, info, &[WASI_HTTP_PACKAGE]);
+        }
         if !info.is_command() {
+            let exports = if info.exports.is_empty() { "nothing".to_owned() } else { info.exports.join(", ") };
             return Err(validate::ValidateError::Invalid {
                 path: path.to_owned(),
-                message: "this component is not a WASI command (it does not export wasi:cli/run)".into(),
+                message: format!(
+                    "this component exports {exports}; a handler exports wasi:cli/run (a WASI command) or \
+                     wasi:http/incoming-handler (a wasi:http component)"
+                ),
             });
         }
         validate::check_component_imports(path, info, &[])?;
+    }
+    Ok(())
+}
+
+/// The interfaces a wasi:http component may import besides WASI 0.2's.
+const WASI_HTTP_PACKAGE: &str = "wasi:http/";
+
+/// Refuses, within one section, the settings that mean nothing for its `WasmModule`'s kind
+/// (whichever of the directives comes first). Inherited ones are ignored where they do not
+/// apply, as `WasmEnableCGI` set for a whole server applies only to its programs.
+fn check_settings_for_kind(c: &DirConfig) -> Result<(), String> {
+    let Some(module) = &c.module else { return Ok(()) };
+    let path = module.slot.path().display();
+    if module.slot.info().is_http_proxy() {
+        for (set, name) in [(c.enable_cgi.is_some(), "WasmEnableCGI"), (c.map_cgi_file_names.is_some(), "WasmMapCGIFileNames")] {
+            if set {
+                return Err(format!(
+                    "{name} means nothing for {path}: it is a wasi:http component, which gets the request through wasi:http"
+                ));
+            }
+        }
+    } else if c.outgoing.is_some() {
+        return Err(format!(
+            "WasmHttpOutgoing means nothing for {path}: it is a program, not a wasi:http component (only those send HTTP requests)"
+        ));
     }
     Ok(())
 }
@@ -204,7 +237,8 @@ pub unsafe extern "C" fn wasm_cmd_module(cmd: *mut cmd_parms, cfg: *mut c_void, 
                     check_entry_point(slot.path(), slot.info(), entry)?;
                 }
                 Ok(ModuleRef { slot, mount: location_of(cmd) })
-            })
+            })?;
+            check_settings_for_kind(c)
         }, cfg)
     }
 }
@@ -308,7 +342,10 @@ pub unsafe extern "C" fn wasm_cmd_enable_cgi(cmd: *mut cmd_parms, cfg: *mut c_vo
     // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
     // and NUL-terminated arguments, while it reads the configuration on one thread.
     unsafe {
-        directive(cmd, |c| set_once(&mut c.enable_cgi, || Ok(on != 0)), cfg)
+        directive(cmd, |c| {
+            set_once(&mut c.enable_cgi, || Ok(on != 0))?;
+            check_settings_for_kind(c)
+        }, cfg)
     }
 }
 
@@ -317,7 +354,10 @@ pub unsafe extern "C" fn wasm_cmd_map_cgi_file_names(cmd: *mut cmd_parms, cfg: *
     // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
     // and NUL-terminated arguments, while it reads the configuration on one thread.
     unsafe {
-        directive(cmd, |c| set_once(&mut c.map_cgi_file_names, || Ok(on != 0)), cfg)
+        directive(cmd, |c| {
+            set_once(&mut c.map_cgi_file_names, || Ok(on != 0))?;
+            check_settings_for_kind(c)
+        }, cfg)
     }
 }
 
@@ -433,6 +473,18 @@ pub unsafe extern "C" fn wasm_cmd_apache_module_scope(
                 let (scope, max) = (c_str(scope), (!max.is_null()).then(|| c_str(max)));
                 host::extension::Scope::parse(&scope, max.as_deref())
             })
+        }, cfg)
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn wasm_cmd_http_outgoing(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
+    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
+    // and NUL-terminated arguments, while it reads the configuration on one thread.
+    unsafe {
+        directive(cmd, |c| {
+            c.add_outgoing(host::proxy::Origin::parse(&c_str(arg))?);
+            check_settings_for_kind(c)
         }, cfg)
     }
 }

@@ -46,15 +46,23 @@ pub unsafe fn brigade_insert_tail(bb: *mut apr_bucket_brigade, e: *mut apr_bucke
 /// # Safety
 /// `t` must be a live APR table.
 pub unsafe fn table_entries(t: *const apr_table_t) -> Vec<(String, String)> {
+    // SAFETY: the caller's contract.
+    unsafe { table_raw_entries(t) }.map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned())).collect()
+}
+
+/// `apr_table_elts(t)` as (key, value) C strings, borrowed from the table.
+///
+/// # Safety
+/// `t` must be a live APR table, not changed while the entries are used.
+pub unsafe fn table_raw_entries<'a>(t: *const apr_table_t) -> impl Iterator<Item = (&'a std::ffi::CStr, &'a std::ffi::CStr)> {
     // SAFETY: an apr table is an array of nelts entries whose strings are NUL-terminated.
     unsafe {
         let arr = t as *const apr_array_header_t;
         let entries = (*arr).elts as *const apr_table_entry_t;
         (0..(*arr).nelts as usize)
-            .map(|i| &*entries.add(i))
-            .filter(|e| !e.key.is_null())
-            .map(|e| (c_str(e.key), c_str(e.val)))
-            .collect()
+            .map(move |i| &*entries.add(i))
+            .filter(|e| !e.key.is_null() && !e.val.is_null())
+            .map(|e| (std::ffi::CStr::from_ptr(e.key), std::ffi::CStr::from_ptr(e.val)))
     }
 }
 

@@ -4,9 +4,10 @@
 
 use std::ffi::{c_void, CString};
 use std::io;
+use std::ptr;
 use std::os::raw::{c_char, c_int};
 
-use host::{BodyError, CgiHeaders, LogLevel};
+use host::{BodyError, CgiHeaders, HttpHead, LogLevel};
 
 use crate::boundary::guard;
 use crate::ffi::*;
@@ -175,6 +176,20 @@ impl host::Request for ApacheRequest {
         status_result(rv)
     }
 
+    fn flush(&mut self) -> io::Result<()> {
+        if self.answered() {
+            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "httpd has already answered (a filter refused the request)"));
+        }
+        // SAFETY: the request is live while the handler runs; `out` is its brigade.
+        unsafe {
+            let flush = apr_bucket_flush_create((*(*self.r).connection).bucket_alloc);
+            brigade_insert_tail(self.out, flush);
+            let rv = ap_pass_brigade((*self.r).output_filters, self.out);
+            apr_brigade_cleanup(self.out as *mut c_void);
+            status_result(rv)
+        }
+    }
+
     fn finish_body(&mut self) -> io::Result<()> {
         // SAFETY: the request is live while the handler runs; `out` is its brigade.
         unsafe {
@@ -233,6 +248,71 @@ impl host::Request for ApacheRequest {
                 status: (*r).status as u16,
                 location: (!location.is_null()).then(|| c_str(location)),
             })
+        }
+    }
+
+    fn http_head(&self) -> HttpHead {
+        // SAFETY: the request is live while the handler runs; its strings are NUL-terminated
+        // (or NULL) and its tables live.
+        unsafe {
+            let r = self.r;
+            let scheme = if ap_ssl_conn_is_ssl((*r).connection) != 0 { "https" } else { "http" };
+            let host = apr_table_get((*r).headers_in, c"Host".as_ptr());
+            let authority = if host.is_null() {
+                // HTTP/1.0 without Host: the server's own name, as httpd's CGI SERVER_NAME.
+                format!("{}:{}", c_str(ap_get_server_name(r)), ap_get_server_port(r))
+            } else {
+                c_str(host)
+            };
+            let unparsed = c_str((*r).unparsed_uri);
+            // An absolute-form request line (GET http://host/path) keeps only its path here.
+            let path_with_query = if unparsed.starts_with('/') || unparsed == "*" {
+                unparsed
+            } else {
+                let parsed = &(*r).parsed_uri;
+                let path = if parsed.path.is_null() { "/".to_owned() } else { c_str(parsed.path) };
+                match parsed.query.is_null() {
+                    true => path,
+                    false => format!("{path}?{}", c_str(parsed.query)),
+                }
+            };
+            HttpHead {
+                method: c_str((*r).method),
+                scheme: scheme.to_owned(),
+                authority,
+                path_with_query,
+                headers: table_raw_entries((*r).headers_in)
+                    .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_bytes().to_vec()))
+                    .collect(),
+            }
+        }
+    }
+
+    fn set_response_head(&mut self, status: u16, reason: Option<&str>, headers: &[(&str, &[u8])]) {
+        // SAFETY: the request is live while the handler runs; every string is copied into
+        // its pool, NUL-terminated (values hold no NUL: the http crate refuses it).
+        unsafe {
+            let r = self.r;
+            (*r).status = status as c_int;
+            // httpd answers a code missing from its own table with a 500 status line.
+            let line = match reason {
+                Some(reason) => format!("{status} {reason}"),
+                None => status.to_string(),
+            };
+            (*r).status_line = pool_str((*r).pool, &line);
+            // The component's headers are the response's: nothing httpd guessed from the
+            // URI's extension (mod_mime) is added to them.
+            (*r).content_type = ptr::null();
+            (*r).content_encoding = ptr::null();
+            (*r).content_languages = ptr::null_mut();
+            for (name, value) in headers {
+                let value = apr_pstrmemdup((*r).pool, value.as_ptr() as *const c_char, value.len() as apr_size_t);
+                if name.eq_ignore_ascii_case("content-type") {
+                    ap_set_content_type(r, value);
+                } else {
+                    apr_table_addn((*r).headers_out, pool_str((*r).pool, name), value);
+                }
+            }
         }
     }
 
