@@ -8,8 +8,8 @@ RUSTLIB := target/release/libmod_wasm.a
 GUEST_TARGET_DIR := $(CURDIR)/target/guests
 GUEST_TARGETS := wasm32-wasip1 wasm32-wasip2
 
-.PHONY: all module guests rust install clean
-all: module guests
+.PHONY: all module guests python-guests rust install clean
+all: module guests python-guests
 
 module: $(OUT)/mod_wasm.so
 
@@ -39,6 +39,19 @@ guests:
 	    mkdir -p $(OUT)/guests/$$t; \
 	    cp $(GUEST_TARGET_DIR)/$$t/release/*.wasm $(OUT)/guests/$$t/; \
 	done
+
+# Components built the way other ecosystems document it (tests/guests/http-python: a
+# wasi:http component in Python). componentize-py comes from PyPI (scripts/setup.sh puts it
+# in target/tools); the wasi:http WIT is the one wasmtime-wasi-http, our host, ships.
+COMPONENTIZE_PY := $(CURDIR)/target/tools/componentize-py/bin/componentize-py
+WASI_HTTP_WIT = $(shell $(CARGO) metadata --format-version 1 --manifest-path host/Cargo.toml | python3 -c \
+    'import json, os, sys; print(next(os.path.dirname(p["manifest_path"]) for p in json.load(sys.stdin)["packages"] if p["name"] == "wasmtime-wasi-http"))')/wit
+python-guests: $(OUT)/guests/wasm32-wasip2/http-python.wasm
+$(OUT)/guests/wasm32-wasip2/http-python.wasm: tests/guests/http-python/app.py
+	mkdir -p $(@D)
+	cd tests/guests/http-python && $(COMPONENTIZE_PY) -q -d $(WASI_HTTP_WIT) -w wasi:http/proxy@0.2.12 \
+	    componentize app -o $(CURDIR)/$@.new
+	mv -f $@.new $@
 
 # Into httpd's module directory; on Debian also a mods-available entry for `a2enmod wasm`.
 install: module

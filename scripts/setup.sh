@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing mod_wasm needs on Debian 12 (as root), skipping what
 # is already there: httpd with its development files, libclang (bindgen), the WASI Rust
-# targets, pytest.
+# targets, pytest, and componentize-py (PyPI, in target/tools) for the Python test component.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 packages=(apache2 apache2-dev apache2-utils libclang-dev wrk redis-server)
 missing=()
@@ -18,3 +19,18 @@ fi
 rustup target add wasm32-wasip1 wasm32-wasip2 >/dev/null 2>&1 || rustup target add wasm32-wasip1 wasm32-wasip2
 
 python3 -c "import pytest" 2>/dev/null || python3 -m pip install -q --root-user-action=ignore pytest
+
+# componentize-py builds Python components; pinned, in its own venv so nothing system-wide
+# changes. Debian's python3 needs python3-venv for that.
+COMPONENTIZE_PY_VERSION=0.25.1
+tools=target/tools/componentize-py
+if ! "$tools/bin/componentize-py" --version 2>/dev/null | grep -q "$COMPONENTIZE_PY_VERSION"; then
+    echo "setup: installing componentize-py $COMPONENTIZE_PY_VERSION"
+    rm -rf "$tools"
+    if ! python3 -m venv "$tools" 2>/dev/null; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+        rm -rf "$tools"
+        python3 -m venv "$tools"
+    fi
+    "$tools/bin/pip" install -q "componentize-py==$COMPONENTIZE_PY_VERSION"
+fi
