@@ -17,8 +17,11 @@ async fn main(request: Request<Body>) -> Result<Response<Body>, Error> {
     let route = format!("/{}", path.rsplit('/').next().unwrap_or(""));
     let query = request.uri().query().unwrap_or("").to_owned();
     let number = |name: &str, default: u64| param(&query, name).and_then(|v| v.parse().ok()).unwrap_or(default);
-    // What `wasmtime serve` prints to its stdout; under httpd it goes to the error log.
-    println!("http-app serving {path}");
+    // What `wasmtime serve` prints to its stdout; under httpd it goes to the error log. The
+    // benchmark's requests (`?quiet`) print nothing: the peers are compared, not their logs.
+    if query != "quiet" {
+        println!("http-app serving {path}");
+    }
     match route.as_str() {
         "/hello" => Ok(Response::new("Hello from a wasi:http component\n".to_owned().into())),
         "/request" => Ok(Response::new(describe(&request).into())),
