@@ -179,6 +179,17 @@ def wrk(port, path, method, seconds, connections, script_dir):
     return {"rps": rps, "p50": pct(50), "p99": pct(99), "errors": errors.group(0) if errors else ""}
 
 
+def print_cases(rounds):
+    """The per-case table: each case's median round, the spread, latencies and any errors."""
+    print("\n| case | req/s (median) | min–max | p50 ms | p99 ms | errors |\n|---|---:|---:|---:|---:|---|")
+    for name, results in rounds.items():
+        results = sorted(results, key=lambda r: r["rps"])
+        r = results[len(results) // 2]
+        errors = "; ".join(sorted({x["errors"] for x in results if x["errors"]}))
+        print(f"| {name} | {r['rps']:.0f} | {results[0]['rps']:.0f}–{results[-1]['rps']:.0f} | "
+              f"{r['p50']:.2f} | {r['p99']:.2f} | {errors} |")
+
+
 def main():
     args = arguments(__doc__, rounds=5, seconds=5, connections=32)
 
@@ -203,13 +214,7 @@ def main():
             print(f"round {round_no + 1} done")
     shutil.rmtree(scripts, ignore_errors=True)
 
-    print(f"\n| case | req/s (median) | min–max | p50 ms | p99 ms | errors |\n|---|---:|---:|---:|---:|---|")
-    for name, _, _ in CASES:
-        results = sorted(rounds[name], key=lambda r: r["rps"])
-        r = results[len(results) // 2]
-        errors = "; ".join(sorted({x["errors"] for x in results if x["errors"]}))
-        print(f"| {name} | {r['rps']:.0f} | {results[0]['rps']:.0f}–{results[-1]['rps']:.0f} | "
-              f"{r['p50']:.2f} | {r['p99']:.2f} | {errors} |")
+    print_cases(rounds)
     print("\n| ratio (median of per-round ratios) | measured | min–max | target |\n|---|---:|---:|---:|")
     for label, a, b, target in RATIOS:
         ratios = sorted(x["rps"] / y["rps"] for x, y in zip(rounds[a], rounds[b]))

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from harness import Apache, Redis, guest  # noqa: E402
-from run import MPM, arguments, wrk  # noqa: E402
+from run import MPM, arguments, print_cases, wrk  # noqa: E402
 
 CASES = ["plain", "shmcb", "redis"]
 
@@ -62,10 +62,7 @@ def main():
                 for name in CASES:
                     rounds[name].append(wrk(server.port, f"/{name}/page.txt", "GET", args.seconds, args.connections, scripts))
     shutil.rmtree(scripts, ignore_errors=True)
-    print("\n| case | req/s (median) | p50 ms | p99 ms | errors |\n|---|---:|---:|---:|---|")
-    for name in CASES:
-        r = sorted(rounds[name], key=lambda x: x["rps"])[len(rounds[name]) // 2]
-        print(f"| {name} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['errors']} |")
+    print_cases(rounds)
     print("\n| ratio (median of per-round ratios) | measured |\n|---|---:|")
     for name in CASES[1:]:
         ratio = statistics.median(x["rps"] / y["rps"] for x, y in zip(rounds[name], rounds["plain"]))

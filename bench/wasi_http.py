@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from harness import Apache, free_port, guest  # noqa: E402
-from run import MPM, arguments, wrk  # noqa: E402
+from run import MPM, arguments, print_cases, wrk  # noqa: E402
 
 WASMTIME = Path(__file__).resolve().parent.parent / "target" / "bench-tools" / "bin" / "wasmtime"
 HELLO = "/hello?quiet"
@@ -105,13 +105,7 @@ def main():
             print(f"round {round_no + 1} done")
     shutil.rmtree(scripts, ignore_errors=True)
 
-    print("\n| case | req/s (median) | min–max | p50 ms | p99 ms | errors |\n|---|---:|---:|---:|---:|---|")
-    for name, _, _ in CASES:
-        results = sorted(rounds[name], key=lambda r: r["rps"])
-        r = results[len(results) // 2]
-        errors = "; ".join(sorted({x["errors"] for x in results if x["errors"]}))
-        print(f"| {name} | {r['rps']:.0f} | {results[0]['rps']:.0f}–{results[-1]['rps']:.0f} | "
-              f"{r['p50']:.2f} | {r['p99']:.2f} | {errors} |")
+    print_cases(rounds)
     print("\n| ratio (median of per-round ratios) | req/s | p99 (lower is better) | target |\n|---|---:|---:|---|")
     for label, a, b, target in RATIOS:
         ours, theirs = rounds[CASES[a][0]], rounds[CASES[b][0]]

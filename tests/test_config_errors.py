@@ -38,9 +38,13 @@ def test_relative_module_path_resolves_against_server_root():
     assert re.search(r"cannot read /tmp/mod_wasm_test_\w+/missing.wasm", out), out
 
 
-def test_component_that_is_not_a_command():
+def test_component_that_is_neither_a_command_nor_a_wasi_http_component():
+    kinds = "a handler exports wasi:cli/run (a WASI command) or wasi:http/incoming-handler (a wasi:http component)"
     line, out = refused_at_startup(in_location(f"WasmModule {guest('reactor', 'wasm32-wasip2')}"))
-    assert "is not a WASI command (it does not export wasi:cli/run)" in out
+    assert f"this component exports nothing; {kinds}" in out, out
+    # What it does export is named: here an extension module's phases.
+    line, out = refused_at_startup(in_location(f"WasmModule {guest('ext_probe', 'wasm32-wasip2')}"))
+    assert "this component exports apache:httpd/" in out and kinds in out, out
 
 
 def test_unknown_entry_point():

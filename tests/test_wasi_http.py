@@ -6,7 +6,8 @@ by the path's last segment), tests/guests/http-python with componentize-py."""
 import hashlib
 import http.client
 import socket
-import threading
+import ssl
+import subprocess
 import time
 
 import pytest
@@ -85,6 +86,27 @@ def test_the_component_sees_the_request_as_the_client_sent_it(server):
     # Hop-by-hop fields are removed, as wasi:http specifies (and Host is the authority).
     for name in ("connection", "keep-alive", "host"):
         assert f"header: {name}:" not in text, text
+
+
+def test_over_tls_the_scheme_is_https():
+    """mod_ssl in front: the component is told `https`, as a wasi:http host behind TLS must."""
+    apache = Apache(app("/app"), extra_modules=["socache_shmcb", "ssl"])
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-keyout", str(apache.dir / "key.pem"), "-out", str(apache.dir / "cert.pem")],
+                   check=True, capture_output=True)
+    apache.conf.write_text(apache.conf.read_text() + f"""
+SSLEngine on
+SSLCertificateFile {apache.dir}/cert.pem
+SSLCertificateKeyFile {apache.dir}/key.pem
+""")
+    with apache:
+        c = http.client.HTTPSConnection("127.0.0.1", apache.port, timeout=30,
+                                        context=ssl._create_unverified_context())
+        c.request("GET", "/app/request?tls=1")
+        r = c.getresponse()
+        body = r.read().decode()
+        c.close()
+    assert r.status == 200 and f"uri: https://127.0.0.1:{apache.port}/app/request?tls=1\n" in body, body
 
 
 def test_status_and_headers_come_from_the_component(server):
@@ -288,7 +310,3 @@ def test_a_bad_origin_is_refused_at_startup():
         line, out = refused_at_startup(app("/a", f"WasmHttpOutgoing {origin}"), directive="WasmHttpOutgoing")
         assert "is not an origin" in out, (origin, out)
 
-
-def test_a_component_that_is_neither_a_command_nor_a_wasi_http_component_is_refused():
-    line, out = refused_at_startup(location("/x", "ext_probe", target=P2), directive="WasmModule")
-    assert "exports" in out and "apache:httpd/" in out and "wasi:http/incoming-handler" in out, out
