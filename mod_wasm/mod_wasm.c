@@ -3,6 +3,7 @@
  */
 #include "httpd.h"
 #include "http_config.h"
+#include "mod_status.h"
 #include "http_protocol.h"
 #include "http_request.h"
 
@@ -68,6 +69,8 @@ static void wasm_register_hooks(apr_pool_t *p)
     ap_hook_post_config(wasm_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(wasm_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(wasm_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    /* Per-module figures on mod_status's server-status page, when mod_status is loaded. */
+    APR_OPTIONAL_HOOK(ap, status_hook, wasm_status_hook, NULL, NULL, APR_HOOK_MIDDLE);
     wasm_register_phase_hooks();
 }
 

@@ -39,6 +39,20 @@ pub enum RunEnd {
     Unavailable(String),
 }
 
+impl RunEnd {
+    /// How the run counts in server-status: an exit status is the program's answer, not a
+    /// failure; no instance is the server's shortage, not the guest's.
+    pub(crate) fn failure(&self) -> Option<crate::stats::Failure> {
+        use crate::stats::Failure;
+        match self {
+            RunEnd::Exited(_) | RunEnd::Unavailable(_) => None,
+            RunEnd::TimedOut(_) => Some(Failure::Timeout),
+            RunEnd::Failed(reason) if crate::limits::MemoryLimitExceeded::is_its_message(reason) => Some(Failure::Memory),
+            RunEnd::Failed(_) => Some(Failure::Trap),
+        }
+    }
+}
+
 /// What the server should do once the guest is done.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

@@ -1,6 +1,8 @@
 //! The content handler: one WASI program run per request, CGI-style, or a wasi:http
 //! component ([`crate::proxy`]).
 
+use std::time::Instant;
+
 use wasmtime::component::ResourceTable;
 use wasmtime::Store;
 use wasmtime_wasi::p2::bindings::CommandPre;
@@ -11,6 +13,7 @@ use crate::engine::{Loaded, P1State, P2State};
 use crate::exchange::{Exchange, Outcome, Role, RunEnd, Stdio};
 use crate::limits::{run_with_deadline, yield_every_tick, MemoryCap, MemoryLimitExceeded};
 use crate::request::{LogLevel, Request};
+use crate::stats::{Call, ModuleStats};
 
 /// The entry point a reactor-style core module needs called before any other export.
 const REACTOR_INIT: &str = "_initialize";
@@ -69,11 +72,16 @@ pub fn serve<R: Request>(cfg: &DirConfig, cgi_env: Vec<(String, String)>, mut re
             Loaded::Extension(_) => RunEnd::Failed("is an extension module (WasmApacheModule), not a program".into()),
         }
     };
+    let started = Instant::now();
+    let counted = module.slot.stats().map(ModuleStats::instance);
     let end = match run_with_deadline(limits.timeout, call) {
         Ok(Some(end)) => end,
         Ok(None) => RunEnd::TimedOut(limits.timeout),
         Err(reason) => RunEnd::Failed(reason),
     };
+    if let Some(counted) = counted {
+        counted.stats().call(Call::Request, started.elapsed(), end.failure());
+    }
     // A named temporary: the guard must be dropped before `shared`.
     let outcome = shared.lock().unwrap_or_else(|p| p.into_inner()).finish(end);
     outcome

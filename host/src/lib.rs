@@ -14,6 +14,7 @@ pub mod limits;
 pub mod proxy;
 pub mod registry;
 pub mod request;
+pub mod stats;
 pub mod store;
 /// In-memory requests for tests, benchmarks and fuzzing; not in the production module.
 #[cfg(any(test, feature = "testing"))]

@@ -89,6 +89,13 @@ pub struct MemoryLimitExceeded {
     pub limit: u64,
 }
 
+impl MemoryLimitExceeded {
+    /// Whether a run's failure text is this error's (it reaches the handler as text).
+    pub fn is_its_message(text: &str) -> bool {
+        text.starts_with("memory limit exceeded:")
+    }
+}
+
 /// Caps every linear memory of a store at `limit` bytes; growing past it traps.
 pub struct MemoryCap {
     limit: u64,

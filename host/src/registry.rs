@@ -15,6 +15,8 @@ use crate::validate::{self, ValidateError, WasmInfo};
 
 /// One configured `.wasm` file.
 pub struct ModuleSlot {
+    /// Its place in the registry: the index of its counters ([`crate::stats`]).
+    index: usize,
     path: PathBuf,
     /// The path as log lines show it, formatted once.
     name: Arc<str>,
@@ -44,6 +46,11 @@ impl ModuleSlot {
 
     /// The compiled module, or why it could not be compiled in this process; `None` before
     /// child_init (for example in httpd's parent process).
+    /// Its counters for server-status, once mod_wasm has made room for them.
+    pub fn stats(&self) -> Option<&'static crate::stats::ModuleStats> {
+        crate::stats::module(self.index)
+    }
+
     pub fn loaded(&self) -> Option<&Result<Loaded, String>> {
         self.loaded.get()
     }
@@ -138,8 +145,9 @@ pub fn register(
     let info = validate::check_file(path)?;
     check(&path.display().to_string(), &info)?;
     let name = Arc::from(path.display().to_string());
-    let slot = Arc::new(ModuleSlot { path: path.to_owned(), name, info, loaded: OnceLock::new() });
-    slots().push((key, slot.clone()));
+    let mut slots = slots();
+    let slot = Arc::new(ModuleSlot { index: slots.len(), path: path.to_owned(), name, info, loaded: OnceLock::new() });
+    slots.push((key, slot.clone()));
     Ok(slot)
 }
 

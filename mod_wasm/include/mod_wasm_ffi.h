@@ -101,4 +101,9 @@ void wasm_child_init(apr_pool_t *pchild, server_rec *s);
 
 int wasm_handler(request_rec *r);
 
+/**
+ * mod_status's status_hook: one section per module.
+ */
+int wasm_status_hook(request_rec *r, int flags);
+
 #endif  /* MOD_WASM_FFI_H */

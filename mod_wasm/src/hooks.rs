@@ -96,6 +96,11 @@ pub unsafe extern "C" fn wasm_post_config(
         if let Err(reason) = unsafe { crate::stores::post_config(pconf, s) } {
             return emerg(&reason);
         }
+        // SAFETY: httpd's configuration pool, during post_config.
+        if let Err(reason) = unsafe { crate::status::post_config(pconf) } {
+            // SAFETY: httpd's live main server record.
+            unsafe { log_server(s, LogLevel::Warn, &reason) };
+        }
         host::engine::prepare_parent();
         // SAFETY: httpd's configuration pool, during post_config.
         match unsafe { prepare_cache_dir(pconf) } {

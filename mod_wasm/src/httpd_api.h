@@ -14,4 +14,5 @@
 #include "ap_mpm.h"
 #include "apr_buckets.h"
 #include "apr_strings.h"
+#include "apr_shm.h"
 #include "apr_tables.h"

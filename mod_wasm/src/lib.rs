@@ -26,6 +26,7 @@ mod ffi;
 mod filters;
 pub mod hooks;
 mod request;
+pub mod status;
 mod stores;
 
 /// Rust's allocations are the C library's malloc: a filter's output is handed to APR as heap

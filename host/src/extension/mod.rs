@@ -27,15 +27,17 @@ pub use phase::{AuthzOutcome, ChunkEnd, FilterKind, FilterOutcome, HookOrder, Ho
 
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use wasmtime::component::{Component, ComponentExportIndex, HasSelf, Instance, InstancePre, Linker, Resource, ResourceTable, TypedFunc};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use crate::exchange::{LineBuffer, Role, Stdio};
-use crate::limits::{deadline_message, run_with_deadline, yield_every_tick, Limits, MemoryCap};
+use crate::limits::{deadline_message, run_with_deadline, yield_every_tick, Limits, MemoryCap, MemoryLimitExceeded};
 use crate::registry::ModuleSlot;
 use crate::request::{HttpdRequest, LogLevel};
+use crate::stats::{Call, Failure, ModuleStats};
 use crate::validate::{ValidateError, WasmInfo, WasmKind};
 
 mod bindings {
@@ -260,12 +262,14 @@ struct Live {
     limits: Limits,
     /// A trapped instance is not entered again.
     failed: bool,
+    /// Counts it among its module's instances (server-status) while it exists.
+    counted: Option<crate::stats::InstanceToken>,
 }
 
 impl ExtensionPre {
     /// An instance for a request: a kept one (server scope) if one has the same memory
     /// limit, else a new one. `Err` is the reason and the status to answer with.
-    fn instance(&self, limits: Limits, scope: Scope) -> Result<Live, (String, u16)> {
+    fn instance(&self, limits: Limits, scope: Scope, stats: Option<&'static ModuleStats>) -> Result<Live, (String, u16)> {
         if let Scope::Server { .. } = scope {
             if let Some(live) = self.take_kept(limits.memory) {
                 return Ok(Live { scope, limits, ..live });
@@ -281,6 +285,7 @@ impl ExtensionPre {
                 scope,
                 limits,
                 failed: false,
+                counted: stats.map(ModuleStats::instance),
             }),
             Ok(Some(Err(e))) => Err((crate::handler::one_line(&e), 503)),
             Ok(None) => Err((deadline_message(limits.timeout), 503)),
@@ -297,6 +302,9 @@ impl ExtensionPre {
     /// that has not is dropped).
     fn take_kept(&self, memory: u64) -> Option<Live> {
         let live = self.kept().pop()?;
+        if let Some(counted) = &live.counted {
+            counted.stats().pooled(false);
+        }
         (live.store.data().cap.limit() == memory).then_some(live)
     }
 
@@ -305,6 +313,9 @@ impl ExtensionPre {
         let spare = {
             let mut kept = self.kept();
             if kept.len() < max as usize {
+                if let Some(counted) = &live.counted {
+                    counted.stats().pooled(true);
+                }
                 kept.push(live);
                 None
             } else {
@@ -474,7 +485,7 @@ impl RequestInstances {
         }
         // Frees the place however this call ends, a panic included.
         let busy = Busy { modules: &self.modules, place };
-        let mut live = match kept.map_or_else(|| pre.instance(limits, scope), Ok) {
+        let mut live = match kept.map_or_else(|| pre.instance(limits, scope, module.slot.stats()), Ok) {
             Ok(live) => live,
             Err((reason, status)) => {
                 drop(busy);
@@ -645,11 +656,21 @@ impl Live {
         };
         let borrow = Resource::new_borrow(handle.rep());
         data.call = Some(HookCall { req, stage, config: module.config.clone(), slot: Some(module.slot.clone()), serial, number });
+        let started = Instant::now();
         let (result, failure_status) = match run_with_deadline(limits.timeout, invoke(self, borrow)) {
             Ok(Some(result)) => (result, 500),
             Ok(None) => (Err(wasmtime::format_err!("{}", deadline_message(limits.timeout))), 503),
             Err(reason) => (Err(wasmtime::format_err!("{reason}")), 500),
         };
+        if let Some(stats) = module.slot.stats() {
+            let failure = match &result {
+                Ok(_) => None,
+                Err(_) if failure_status == 503 => Some(Failure::Timeout),
+                Err(e) if e.downcast_ref::<MemoryLimitExceeded>().is_some() => Some(Failure::Memory),
+                Err(_) => Some(Failure::Trap),
+            };
+            stats.call(Call::Extension(stage), started.elapsed(), failure);
+        }
         let data = self.store.data_mut();
         // Any use of the handle from now on is an error for the guest.
         let _ = data.table.delete(handle);
