@@ -1,12 +1,13 @@
 """mod_wasm against its peers, in one run (docs/benchmarks.md).
 
 One httpd with mod_wasm serves every case; a second, identical but without mod_wasm loaded,
-serves the "module not loaded" baseline. wrk measures each case on 127.0.0.1 for a few
+serves the "module not loaded" baseline. The FastCGI peer is a long-lived C program (libfcgi,
+8 threads) on a loopback port, which mod_proxy_fcgi reaches with its default settings. wrk measures each case on 127.0.0.1 for a few
 seconds, round after round, the cases interleaved. Each case reports its median round; each
 ratio is the median of the ratios measured within one round (the two cases a few seconds
 apart, on the same machine state), which this 2-core machine's noise affects least.
 
-    python3 bench/run.py [--rounds 5] [--seconds 5] [--connections 32]
+    python3 bench/run.py [--rounds 5] [--seconds 5] [--connections 32] [--only TEXT ...]
 
 Prints requests/s, p50 and p99 latency per case and the ratios the project targets. No
 assertion: the figures are for reading, not for a test to time.
@@ -23,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from harness import Apache, guest  # noqa: E402
+from harness import Apache, free_port, guest  # noqa: E402
 
 MPM = ("StartServers 2\nServerLimit 4\nThreadsPerChild 64\nMaxRequestWorkers 256\n"
        "MinSpareThreads 64\nMaxSpareThreads 256\nMaxConnectionsPerChild 0\n")
@@ -48,6 +49,40 @@ int main(void) {
 }
 """
 
+FASTCGI_ECHO = r"""
+#include <fcgiapp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+/* The persistent CGI peer: the same echo, served by a long-lived FastCGI process. */
+static int listener;
+static void *serve(void *unused) {
+    FCGX_Request req;
+    char buf[65536];
+    (void)unused;
+    FCGX_InitRequest(&req, listener, 0);
+    while (FCGX_Accept_r(&req) == 0) {
+        FCGX_PutS("Content-Type: application/octet-stream\r\n\r\n", req.out);
+        int got;
+        while ((got = FCGX_GetStr(buf, sizeof buf, req.in)) > 0)
+            FCGX_PutStr(buf, got, req.out);
+        FCGX_Finish_r(&req);
+    }
+    return NULL;
+}
+int main(int argc, char **argv) {
+    pthread_t threads[8];
+    if (argc != 2 || FCGX_Init() != 0) return 2;
+    signal(SIGTERM, SIG_DFL); /* libfcgi defers SIGTERM to the next accept; the bench stops us at once */
+    listener = FCGX_OpenSocket(argv[1], 128);
+    if (listener < 0) return 1;
+    for (int i = 0; i < 8; i++) pthread_create(&threads[i], NULL, serve, NULL);
+    for (int i = 0; i < 8; i++) pthread_join(threads[i], NULL);
+    return 0;
+}
+"""
+
 LUA_HANDLER = """
 function handle(r)
     r.content_type = "text/plain"
@@ -55,6 +90,9 @@ function handle(r)
     return apache2.OK
 end
 """
+
+# The same handler sending its response at once, as mod_wasm's handlers do after EOS.
+LUA_FLUSHING_HANDLER = LUA_HANDLER.replace('r:puts("Hello from Lua!\\n")', 'r:puts("Hello from Lua!\\n")\n    r:flush()')
 
 LUA_FIXUPS = """
 function add_header(r)
@@ -69,9 +107,11 @@ CASES = [
     ("no Wasm config, mod_wasm loaded", "/plain/static.txt", "GET"),
     ("no Wasm config, mod_wasm not loaded", "BASELINE:/plain/static.txt", "GET"),
     ("mod_lua handler (LuaScope thread)", "/lua/hello.lua", "GET"),
+    ("mod_lua handler with r:flush()", "/lua/flushing.lua", "GET"),
     ("mod_lua LuaHookFixups header", "/lua-fixups/static.txt", "GET"),
     ("mod_headers Header set", "/headers/static.txt", "GET"),
     ("native CGI echo via mod_cgid", "/cgi/echo.cgi", "POST"),
+    ("native FastCGI echo via mod_proxy_fcgi", "/fcgi/echo", "POST"),
     ("Wasm hello (preview1)", "/hello", "GET"),
     ("Wasm hello (preview2)", "/hello-p2", "GET"),
     ("Wasm CGI echo (preview1)", "/echo", "POST"),
@@ -81,21 +121,28 @@ CASES = [
 ]
 
 RATIOS = [
-    ("Wasm hello p1 / static file", "Wasm hello (preview1)", "static file", 0.9),
+    ("Wasm hello p1 / static file", "Wasm hello (preview1)", "static file", 1.0),
     ("Wasm hello p1 / mod_lua handler", "Wasm hello (preview1)", "mod_lua handler (LuaScope thread)", 1.0),
+    ("Wasm hello p1 / mod_lua handler with r:flush()", "Wasm hello (preview1)",
+     "mod_lua handler with r:flush()", None),
+    ("Wasm hello p2 / static file", "Wasm hello (preview2)", "static file", 0.9),
     ("Wasm CGI echo / mod_cgid echo", "Wasm CGI echo (preview1)", "native CGI echo via mod_cgid", 10.0),
+    ("Wasm CGI echo / FastCGI echo", "Wasm CGI echo (preview1)", "native FastCGI echo via mod_proxy_fcgi", None),
     ("Wasm fixups header (server scope) / mod_headers", "Wasm fixups hook header (server scope)",
      "mod_headers Header set", 0.95),
-    ("Wasm fixups header (request scope) / mod_headers", "Wasm fixups hook header", "mod_headers Header set", None),
+    ("Wasm fixups header (request scope) / mod_headers", "Wasm fixups hook header", "mod_headers Header set", 0.85),
     ("no Wasm config: loaded / not loaded", "no Wasm config, mod_wasm loaded",
      "no Wasm config, mod_wasm not loaded", 0.97),
 ]
 
 
-def config():
+def config(fastcgi_port):
     ext = lambda name: guest(name, "wasm32-wasip2")  # noqa: E731
     return f"""
 ScriptSock {{root}}/cgid.sock
+<Location /fcgi/echo>
+    SetHandler "proxy:fcgi://127.0.0.1:{fastcgi_port}"
+</Location>
 LuaScope thread
 <Directory {{root}}/htdocs/lua>
     SetHandler lua-script
@@ -144,6 +191,7 @@ def prepare(apache):
     for d in ["", "plain", "lua-fixups", "headers", "wasm-fixups", "wasm-fixups-server"]:
         (htdocs / d / "static.txt").write_text("Hello from a file!\n")
     (htdocs / "lua" / "hello.lua").write_text(LUA_HANDLER)
+    (htdocs / "lua" / "flushing.lua").write_text(LUA_FLUSHING_HANDLER)
     (apache.dir / "fixups.lua").write_text(LUA_FIXUPS)
     src = apache.dir / "echo.c"
     src.write_text(NATIVE_CGI)
@@ -152,12 +200,24 @@ def prepare(apache):
         os.chmod(p, 0o755 if p.is_dir() or p.suffix == ".cgi" else 0o644)
 
 
-def arguments(doc, rounds, seconds, connections):
-    """The command line every benchmark takes: rounds, seconds per case, connections."""
+def start_fastcgi(workdir, port):
+    """Builds the FastCGI echo (libfcgi-dev) in `workdir` and starts it on 127.0.0.1:`port`."""
+    src, binary = workdir / "fastcgi_echo.c", workdir / "fastcgi_echo"
+    src.write_text(FASTCGI_ECHO)
+    subprocess.run(["gcc", "-O2", "-pthread", "-o", str(binary), str(src), "-lfcgi"], check=True)
+    return subprocess.Popen([str(binary), f"127.0.0.1:{port}"])
+
+
+def arguments(doc, rounds, seconds, connections, case_filter=False):
+    """The command line every benchmark takes: rounds, seconds per case, connections (and,
+    with `case_filter`, --only to measure a subset of the cases)."""
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=rounds)
     ap.add_argument("--seconds", type=int, default=seconds)
     ap.add_argument("--connections", type=int, default=connections)
+    if case_filter:
+        ap.add_argument("--only", action="append", metavar="TEXT",
+                        help="measure only the cases whose name contains TEXT (may be repeated)")
     return ap.parse_args()
 
 
@@ -191,32 +251,43 @@ def print_cases(rounds):
 
 
 def main():
-    args = arguments(__doc__, rounds=5, seconds=5, connections=32)
+    args = arguments(__doc__, rounds=5, seconds=5, connections=32, case_filter=True)
 
-    extra = ["lua", "cgid", "headers"]
-    server = Apache(config(), extra_modules=extra, mpm_settings=MPM, log_level="error")
-    baseline = Apache(config().split("<Location /hello>")[0], extra_modules=extra, mpm_settings=MPM,
+    scripts = Path(tempfile.mkdtemp(prefix="mod_wasm_bench_"))
+    fastcgi_port = free_port()
+    fastcgi = start_fastcgi(scripts, fastcgi_port)
+    extra = ["lua", "cgid", "headers", "proxy", "proxy_fcgi"]
+    server = Apache(config(fastcgi_port), extra_modules=extra, mpm_settings=MPM, log_level="error")
+    baseline = Apache(config(fastcgi_port).split("<Location /hello>")[0], extra_modules=extra, mpm_settings=MPM,
                       log_level="error")
     baseline.conf.write_text(baseline.conf.read_text().replace(
         f"LoadModule wasm_module {server.conf.read_text().split('LoadModule wasm_module ')[1].split()[0]}\n", ""))
     prepare(server)
     prepare(baseline)
-    scripts = Path(tempfile.mkdtemp(prefix="mod_wasm_bench_"))
-    rounds = {name: [] for name, _, _ in CASES}
-    with server, baseline:
-        print(f"{os.cpu_count()} cores; wrk -t2 -c{args.connections} -d{args.seconds}s; "
-              f"{args.rounds} rounds, medians")
-        for round_no in range(args.rounds):
-            for name, path, method in CASES:
-                port = baseline.port if path.startswith("BASELINE:") else server.port
-                rounds[name].append(wrk(port, path.removeprefix("BASELINE:"), method, args.seconds,
-                                        args.connections, scripts))
-            print(f"round {round_no + 1} done")
+    cases = [c for c in CASES if not args.only or any(t in c[0] for t in args.only)]
+    rounds = {name: [] for name, _, _ in cases}
+    try:
+        with server, baseline:
+            status, _, body = server.request("POST", "/fcgi/echo", b"ping")
+            assert (status, body) == (200, b"ping"), f"the FastCGI peer answered {status} {body!r}"
+            print(f"{os.cpu_count()} cores; wrk -t2 -c{args.connections} -d{args.seconds}s; "
+                  f"{args.rounds} rounds, medians")
+            for round_no in range(args.rounds):
+                for name, path, method in cases:
+                    port = baseline.port if path.startswith("BASELINE:") else server.port
+                    rounds[name].append(wrk(port, path.removeprefix("BASELINE:"), method, args.seconds,
+                                            args.connections, scripts))
+                print(f"round {round_no + 1} done")
+    finally:
+        fastcgi.terminate()
+        fastcgi.wait()
     shutil.rmtree(scripts, ignore_errors=True)
 
     print_cases(rounds)
     print("\n| ratio (median of per-round ratios) | measured | min–max | target |\n|---|---:|---:|---:|")
     for label, a, b, target in RATIOS:
+        if a not in rounds or b not in rounds:
+            continue
         ratios = sorted(x["rps"] / y["rps"] for x, y in zip(rounds[a], rounds[b]))
         ratio = statistics.median(ratios)
         spread = f"{ratios[0]:.2f}–{ratios[-1]:.2f}"

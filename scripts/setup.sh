@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(apache2 apache2-dev apache2-utils libclang-dev wrk redis-server)
+# libfcgi-dev: the FastCGI peer of bench/run.py.
+packages=(apache2 apache2-dev apache2-utils libclang-dev wrk redis-server libfcgi-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
