@@ -249,6 +249,8 @@ type FilterFunc = TypedFunc<(Resource<RequestRef>, Vec<u8>, wit::ChunkEnd), (wit
 type BorrowedFilterFunc<'a> = TypedFunc<(Resource<RequestRef>, &'a [u8], wit::ChunkEnd), (wit::FilterResult,)>;
 /// An authorization provider's export, typed (checked once per instance).
 type AuthzFunc = TypedFunc<(Resource<RequestRef>, String), (wit::AuthzResult,)>;
+/// The `request-end` export, typed (checked once per instance).
+type RequestEndFunc = TypedFunc<(u64,), ()>;
 
 /// An instance of an extension module.
 struct Live {
@@ -257,6 +259,7 @@ struct Live {
     hooks: [Option<HookFunc>; Phase::COUNT],
     filters: [Option<FilterFunc>; FilterKind::COUNT],
     authz: Option<AuthzFunc>,
+    request_end: Option<RequestEndFunc>,
     scope: Scope,
     /// The limits of its last call, which its `request-end` call runs under too.
     limits: Limits,
@@ -282,6 +285,7 @@ impl ExtensionPre {
                 hooks: [None; Phase::COUNT],
                 filters: [None; FilterKind::COUNT],
                 authz: None,
+                request_end: None,
                 scope,
                 limits,
                 failed: false,
@@ -702,7 +706,10 @@ impl Live {
     /// case the instance must not serve another request.
     fn end_request(&mut self, path: &str, index: &ComponentExportIndex, serial: u64, log: &mut dyn FnMut(LogLevel, &str)) -> bool {
         let call = async {
-            let func = self.instance.get_typed_func::<(u64,), ()>(&mut self.store, index)?;
+            let func = match self.request_end {
+                Some(func) => func,
+                None => *self.request_end.insert(self.instance.get_typed_func(&mut self.store, index)?),
+            };
             func.call_async(&mut self.store, (serial,)).await
         };
         let result = match run_with_deadline(self.limits.timeout, call) {
