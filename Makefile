@@ -41,7 +41,7 @@ guests:
 	done
 
 # Components built the way other ecosystems document it (tests/guests/http-python: a
-# wasi:http component in Python). componentize-py comes from PyPI (scripts/setup.sh puts it
+# wasi:http component in Python), and Python extension modules. componentize-py comes from PyPI (scripts/setup.sh puts it
 # in target/tools); the wasi:http WIT is the one wasmtime-wasi-http, our host, ships.
 COMPONENTIZE_PY := $(CURDIR)/target/tools/componentize-py/bin/componentize-py
 WASI_HTTP_WIT = $(shell $(CARGO) metadata --format-version 1 --manifest-path host/Cargo.toml | python3 -c \
@@ -52,6 +52,18 @@ $(OUT)/guests/wasm32-wasip2/http-python.wasm: tests/guests/http-python/app.py
 	cd tests/guests/http-python && $(COMPONENTIZE_PY) -q -d $(WASI_HTTP_WIT) -w wasi:http/proxy@0.2.12 \
 	    componentize app -o $(CURDIR)/$@.new
 	mv -f $@.new $@
+
+# Extension modules in Python (sdk-python), one component each.
+define python_module
+python-guests: $(OUT)/guests/wasm32-wasip2/$(1).wasm
+$(OUT)/guests/wasm32-wasip2/$(1).wasm: $(2) sdk-python/build.py sdk-python/mod_wasm_sdk/__init__.py wit/apache-httpd.wit
+	mkdir -p $$(@D)
+	python3 sdk-python/build.py --componentize-py $(COMPONENTIZE_PY) $(2) -o $$@
+endef
+$(eval $(call python_module,python_add_headers,sdk-examples/python/add-headers/add_headers.py))
+$(eval $(call python_module,python_access_control,sdk-examples/python/access-control/access_control.py))
+$(eval $(call python_module,python_json_logger,sdk-examples/python/json-logger/json_logger.py))
+$(eval $(call python_module,python_probe,tests/guests/python-probe/python_probe.py))
 
 # Into httpd's module directory; on Debian also a mods-available entry for `a2enmod wasm`.
 install: module
