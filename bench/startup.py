@@ -3,9 +3,12 @@
 
 Generates a valid ~20 MB core module (many large functions, like an interpreter), then
 times `apache2 -k start` until the first response from it: cold (empty WasmCacheDir), warm
-(a restart that finds the cache), and with `WasmCacheDir Off`.
+(a restart that finds the cache), and with `WasmCacheDir Off`. With `--extension`, the
+module is that extension component instead (a Python one, say: `make python-guests` builds
+build/guests/wasm32-wasip2/python_add_headers.wasm), loaded with `WasmApacheModule` in front
+of a static file.
 
-    python3 bench/startup.py [--megabytes 20]
+    python3 bench/startup.py [--megabytes 20 | --extension COMPONENT]
 """
 
 import argparse
@@ -47,15 +50,17 @@ def big_module(megabytes):
     return b"\x00asm\x01\x00\x00\x00" + types + funcs + exports + code
 
 
-def first_response(apache):
-    """Starts httpd and returns the seconds until /big answers."""
+def first_response(apache, header=None):
+    """Starts httpd and returns the seconds until /big answers (with `header`, which the
+    module sets: a response that does not carry it did not come through the module)."""
     start = time.monotonic()
     subprocess.run([APACHE2, "-f", str(apache.conf), "-k", "start"], check=True)
     while time.monotonic() - start < 600:
         try:
             c = http.client.HTTPConnection("127.0.0.1", apache.port, timeout=120)
             c.request("GET", "/big")
-            if c.getresponse().status == 200:
+            response = c.getresponse()
+            if response.status == 200 and (header is None or response.getheader(header) == "wasm"):
                 elapsed = time.monotonic() - start
                 apache.pid = int((apache.dir / "httpd.pid").read_text())
                 return elapsed
@@ -67,16 +72,25 @@ def first_response(apache):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--megabytes", type=int, default=20)
+    ap.add_argument("--extension", type=Path, help="an extension component to time instead (its config string "
+                    "is 'set X-Served-By-Module wasm', which the add-headers examples understand)")
     args = ap.parse_args()
+    if args.extension:
+        module = args.extension.read_bytes()
+        location = ("<Location /big>\n    WasmApacheModule {root}/big.wasm \"set X-Served-By-Module wasm\"\n"
+                    "</Location>\n")
+    else:
+        module = big_module(args.megabytes)
+        location = "<Location /big>\n    SetHandler wasm-handler\n    WasmModule {root}/big.wasm\n</Location>\n"
     results = {}
     for label, cache in [("cold cache", ""), ("warm cache (restart)", ""), ("WasmCacheDir Off", "WasmCacheDir Off\n")]:
         if label != "warm cache (restart)":
-            apache = Apache(cache + "<Location /big>\n    SetHandler wasm-handler\n"
-                            "    WasmModule {root}/big.wasm\n</Location>\n", log_level="error")
-            module = big_module(args.megabytes)
+            apache = Apache(cache + location, log_level="error")
             (apache.dir / "big.wasm").write_bytes(module)
             os.chmod(apache.dir / "big.wasm", 0o644)
-        results[label] = first_response(apache)
+            if args.extension:
+                apache.add_files({"big": "a static file behind the extension module\n"})
+        results[label] = first_response(apache, "X-Served-By-Module" if args.extension else None)
         apache.stop()
     print(f"module: {len(module) / 1e6:.1f} MB; 2 children (mpm_event)")
     print("\n| start | seconds to the first response |\n|---|---:|")
