@@ -8,8 +8,8 @@ RUSTLIB := target/release/libmod_wasm.a
 GUEST_TARGET_DIR := $(CURDIR)/target/guests
 GUEST_TARGETS := wasm32-wasip1 wasm32-wasip2
 
-.PHONY: all module guests python-guests rust install clean
-all: module guests python-guests
+.PHONY: all module guests python-guests js-guests rust install clean
+all: module guests python-guests js-guests
 
 module: $(OUT)/mod_wasm.so
 
@@ -64,6 +64,15 @@ $(eval $(call python_module,python_add_headers,sdk-examples/python/add-headers/a
 $(eval $(call python_module,python_access_control,sdk-examples/python/access-control/access_control.py))
 $(eval $(call python_module,python_json_logger,sdk-examples/python/json-logger/json_logger.py))
 $(eval $(call python_module,python_probe,tests/guests/python-probe/python_probe.py))
+
+# Extension modules in JavaScript (componentize-js from npm, in target/tools): one world
+# each; mod_wasm provides no wasi:http to extension modules, so that is left out.
+COMPONENTIZE_JS := $(CURDIR)/target/tools/componentize-js/node_modules/.bin/componentize-js
+js-guests: $(OUT)/guests/wasm32-wasip2/js_access_control.wasm
+$(OUT)/guests/wasm32-wasip2/js_access_control.wasm: sdk-examples/js/access-control/access_control.js wit/apache-httpd.wit
+	mkdir -p $(@D)
+	$(COMPONENTIZE_JS) $< --wit wit -n access-checker-module -d http -d fetch-event -o $@.new
+	mv -f $@.new $@
 
 # Into httpd's module directory; on Debian also a mods-available entry for `a2enmod wasm`.
 install: module

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing mod_wasm needs on Debian 12 (as root), skipping what
 # is already there: httpd with its development files, libclang (bindgen), the WASI Rust
-# targets, pytest, and componentize-py (PyPI, in target/tools) for the Python test component.
+# targets, pytest, componentize-py (PyPI) and componentize-js (npm), in target/tools, for
+# the Python and JavaScript components.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,4 +35,19 @@ if ! "$tools/bin/componentize-py" --version 2>/dev/null | grep -q "$COMPONENTIZE
         python3 -m venv "$tools"
     fi
     "$tools/bin/pip" install -q "componentize-py==$COMPONENTIZE_PY_VERSION"
+fi
+
+# componentize-js builds JavaScript components; pinned, from npm, into target/tools. It needs
+# node 18+ (Debian 12's nodejs is 18).
+COMPONENTIZE_JS_VERSION=0.23.0
+tools=target/tools/componentize-js
+if ! command -v npm >/dev/null; then
+    echo "setup: installing nodejs and npm"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+if ! grep -qs "\"version\": \"$COMPONENTIZE_JS_VERSION\"" "$tools/node_modules/@bytecodealliance/componentize-js/package.json"; then
+    echo "setup: installing componentize-js $COMPONENTIZE_JS_VERSION"
+    rm -rf "$tools"
+    mkdir -p "$tools"
+    npm install --prefix "$tools" --no-audit --no-fund --silent "@bytecodealliance/componentize-js@$COMPONENTIZE_JS_VERSION"
 fi
