@@ -141,6 +141,12 @@ RATIOS = [
 ]
 
 
+def fixups_location(path, module, *directives):
+    """A location whose fixups hook (an add-headers example) sets X-Test."""
+    lines = "".join(f"    {d}\n" for d in directives)
+    return f'<Location {path}>\n{lines}    WasmApacheModule {module} "set X-Test yes"\n</Location>'
+
+
 def config(fastcgi_port):
     ext = lambda name: guest(name, "wasm32-wasip2")  # noqa: E731
     return f"""
@@ -179,20 +185,10 @@ LuaScope thread
     SetHandler wasm-hello
     WasmApacheModule {ext('conformance')}
 </Location>
-<Location /wasm-fixups>
-    WasmApacheModule {ext('add_headers')} "set X-Test yes"
-</Location>
-<Location /wasm-fixups-server>
-    WasmApacheModuleScope server
-    WasmApacheModule {ext('add_headers')} "set X-Test yes"
-</Location>
-<Location /python-fixups>
-    WasmApacheModule {ext('python_add_headers')} "set X-Test yes"
-</Location>
-<Location /python-fixups-server>
-    WasmApacheModuleScope server
-    WasmApacheModule {ext('python_add_headers')} "set X-Test yes"
-</Location>
+{fixups_location("/wasm-fixups", ext("add_headers"))}
+{fixups_location("/wasm-fixups-server", ext("add_headers"), "WasmApacheModuleScope server")}
+{fixups_location("/python-fixups", ext("python_add_headers"))}
+{fixups_location("/python-fixups-server", ext("python_add_headers"), "WasmApacheModuleScope server")}
 """
 
 

@@ -1,6 +1,7 @@
 """Extension modules written in Python with sdk-python (componentize-py), against a real
 apache2: the examples in sdk-examples/python and tests/guests/python-probe, built by
-`make python-guests`."""
+`make python-guests`. The access-control example is tested with its JavaScript twin in
+test_access_control_languages.py."""
 
 import json
 
@@ -19,8 +20,6 @@ def module(name, config=None):
 CONFIG = "".join([
     section("/headers", module("python_add_headers", "set X-Frame-Options DENY; append Cache-Control no-store; "
                                                      "add X-Twice one; add X-Twice two")),
-    section("/private", module("python_access_control", "allow 10.0.0.0/8")),
-    section("/token", module("python_access_control", "allow 127.0.0.1; token s3cret")),
     section("/logged", module("python_json_logger")),
     section("/probe", module("python_probe")),
     section("/probe-kept", module("python_probe"), "WasmApacheModuleScope server 1"),
@@ -32,7 +31,7 @@ CONFIG = "".join([
 @pytest.fixture(scope="module")
 def server():
     apache = Apache(CONFIG, log_level="warn wasm:info")
-    files = {f"{d}/hello.txt": "hello\n" for d in ["headers", "private", "token", "logged",
+    files = {f"{d}/hello.txt": "hello\n" for d in ["headers", "logged",
                                                     "probe", "probe-kept", "raise", "none"]}
     apache.add_files(files)
     with apache:
@@ -51,22 +50,6 @@ def test_add_headers_edits_response_headers(server):
 def test_add_headers_reaches_error_responses(server):
     status, headers, _ = server.get("/headers/missing.txt")
     assert status == 404 and headers["x-frame-options"] == "DENY"
-
-
-def test_access_control_refuses_an_address_outside_the_allow_list(server):
-    mark = server.log_mark()
-    status, _, _ = server.get("/private/hello.txt")
-    assert status == 403
-    assert server.wait_log("access-control: 127.0.0.1 is not on the allow-list", since=mark)
-
-
-def test_access_control_asks_for_the_token(server):
-    status, headers, _ = server.get("/token/hello.txt")
-    assert status == 401 and headers["www-authenticate"] == 'Bearer realm="mod_wasm"'
-    status, _, _ = server.request("GET", "/token/hello.txt", headers={"Authorization": "Bearer wrong"})
-    assert status == 401
-    status, _, body = server.request("GET", "/token/hello.txt", headers={"Authorization": "Bearer s3cret"})
-    assert (status, body) == (200, b"hello\n")
 
 
 def test_json_logger_writes_one_object_per_request(server):

@@ -1,18 +1,20 @@
-"""An extension module written in JavaScript (sdk-examples/js/access-control, built with
-componentize-js by `make js-guests`), against a real apache2."""
+"""The access-control example as a Python module (sdk-examples/python/access-control, built
+with sdk-python) and as a JavaScript one (sdk-examples/js/access-control, built with
+componentize-js), against a real apache2: the same configuration gives the same answers."""
 
 import pytest
 
 from harness import Apache, guest, section
 
-MODULE = guest("js_access_control", "wasm32-wasip2")
+MODULES = {"python": "python_access_control", "javascript": "js_access_control"}
 
 
-@pytest.fixture(scope="module")
-def server():
-    apache = Apache(section("/private", f'WasmApacheModule {MODULE} "allow 10.0.0.0/8"')
-                    + section("/token", f'WasmApacheModule {MODULE} "allow 127.0.0.0/8; token s3cret"')
-                    + section("/open", f'WasmApacheModule {MODULE} "allow 10.0.0.1 127.0.0.1"'),
+@pytest.fixture(scope="module", params=sorted(MODULES))
+def server(request):
+    module = guest(MODULES[request.param], "wasm32-wasip2")
+    apache = Apache(section("/private", f'WasmApacheModule {module} "allow 10.0.0.0/8"')
+                    + section("/token", f'WasmApacheModule {module} "allow 127.0.0.0/8; token s3cret"')
+                    + section("/open", f'WasmApacheModule {module} "allow 10.0.0.1 127.0.0.1"'),
                     log_level="warn wasm:info")
     apache.add_files({f"{d}/hello.txt": "hello\n" for d in ["private", "token", "open"]})
     with apache:
