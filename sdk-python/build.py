@@ -6,7 +6,10 @@
 The component exports the phases (and filters, authz provider) that the class given to
 `export(...)` in app.py defines, read from the source, plus `request-end`. It is built by
 componentize-py (pip install componentize-py; or --componentize-py PATH, or the
-COMPONENTIZE_PY environment variable) from the apache:httpd WIT next to this SDK."""
+COMPONENTIZE_PY environment variable) from the apache:httpd WIT next to this SDK.
+
+Only app.py, the SDK and the folders given with --path are on the module path (componentize-py
+reads every file under each): put the modules your app imports in a folder of their own."""
 
 import argparse
 import ast
@@ -53,6 +56,9 @@ def exported_methods(app_file, known):
             continue
         methods |= {f.name for f in cls.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))}
         todo += [b.id for b in cls.bases if isinstance(b, ast.Name)]
+    if "request_end" in methods:
+        print(f"{app_file}: {name}.request_end is not called: the SDK drops the module object itself "
+              "when a request ends", file=sys.stderr)
     found = sorted(m for m in methods if m in known and m != "request_end")
     if not found:
         sys.exit(f"{app_file}: {name} defines none of the phases: {', '.join(sorted(known))}")
@@ -60,8 +66,9 @@ def exported_methods(app_file, known):
 
 
 def merged_world(wit_dir, into, package, interfaces):
-    """Copies the WIT package into `into` with one more world, exporting `interfaces`, and
-    returns that world's name."""
+    """Copies the WIT package into the new folder `into` with one more world, exporting
+    `interfaces`, and returns that world's name."""
+    into.mkdir()
     for path in Path(wit_dir).glob("*.wit"):
         shutil.copy(path, into / path.name)
     exports = " ".join(f"export {i};" for i in interfaces)
@@ -74,6 +81,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("app", help="the app file (its class given to export())")
     ap.add_argument("-o", "--output", required=True, help="the component to write")
+    ap.add_argument("-p", "--path", action="append", default=[], type=Path,
+                    help="a folder of Python modules the app imports (may be repeated)")
     ap.add_argument("--wit", default=WIT, help="the apache:httpd WIT folder (default: %(default)s)")
     ap.add_argument("--componentize-py", dest="tool",
                     default=os.environ.get("COMPONENTIZE_PY") or shutil.which("componentize-py") or "componentize-py")
@@ -86,12 +95,20 @@ def main():
     output = Path(args.output).resolve()
     partial = output.with_name(output.name + ".new")
     print(f"{app.name}: exports {', '.join(methods)}", file=sys.stderr)
-    with tempfile.TemporaryDirectory(prefix="mod_wasm_sdk_wit_") as wit:
+    with tempfile.TemporaryDirectory(prefix="mod_wasm_sdk_build_") as work:
         # One world exporting every interface at once: componentize-py 0.25 accepts several
         # `-w` but fails (a panic) when they share the imported request resource.
-        world = merged_world(args.wit, Path(wit), package, interfaces)
-        cmd = [args.tool, "-q", "-d", wit, "-w", world, "componentize", app.stem,
-               "-p", str(app.parent), "-p", str(SDK), "-o", str(partial)]
+        wit = Path(work) / "wit"
+        world = merged_world(args.wit, wit, package, interfaces)
+        # The app alone in a folder: componentize-py reads everything under each path given.
+        app_dir = Path(work) / "app"
+        app_dir.mkdir()
+        shutil.copy(app, app_dir / app.name)
+        cmd = [args.tool, "-q", "-d", str(wit), "-w", world, "componentize", app.stem,
+               "-p", str(app_dir), "-p", str(SDK)]
+        for folder in args.path:
+            cmd += ["-p", str(folder.resolve())]
+        cmd += ["-o", str(partial)]
         try:
             subprocess.run(cmd, check=True)
         except FileNotFoundError:

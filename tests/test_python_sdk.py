@@ -25,6 +25,12 @@ CONFIG = "".join([
     section("/probe-kept", module("python_probe"), "WasmApacheModuleScope server 1"),
     section("/raise", module("python_probe", "raise")),
     section("/none", module("python_probe", "none")),
+    section("/status-200", module("python_probe", "status-200")),
+    section("/handler", module("python_probe"), "SetHandler python-probe"),
+    f"WasmOutputFilter PYUPPER {guest('python_probe', P2)}\n",
+    section("/upper", "SetOutputFilter PYUPPER"),
+    f"WasmAuthzProvider pypass {guest('python_probe', P2)}\n",
+    section("/authz", "Require pypass header-pass"),
 ])
 
 
@@ -32,7 +38,8 @@ CONFIG = "".join([
 def server():
     apache = Apache(CONFIG, log_level="warn wasm:info")
     files = {f"{d}/hello.txt": "hello\n" for d in ["headers", "logged",
-                                                    "probe", "probe-kept", "raise", "none"]}
+                                                    "probe", "probe-kept", "raise", "none", "status-200", "upper",
+                                                    "authz"]}
     apache.add_files(files)
     with apache:
         yield apache
@@ -106,3 +113,27 @@ def test_returning_none_is_a_clear_error(server):
     status, _, _ = server.get("/none/hello.txt")
     assert status == 500
     assert server.wait_log("fixups returned None: return OK, DECLINED, DONE or an HTTP status", since=mark)
+
+
+def test_a_status_no_hook_may_answer_is_a_clear_error(server):
+    mark = server.log_mark()
+    status, _, _ = server.get("/status-200/hello.txt")
+    assert status == 500
+    assert server.wait_log("fixups returned status 200: an answer's status must be 300-599", since=mark)
+
+
+def test_a_python_handler_reads_the_body_and_writes_the_response(server):
+    status, headers, body = server.request("POST", "/handler?q=7&x=1", body=b"x" * 70000 + b"end")
+    assert status == 200 and headers["content-type"] == "text/plain"
+    assert body == b"python-probe handler read 70003 bytes, q=7\n" + b"x" * 16 + b"\n"
+
+
+def test_a_python_output_filter_changes_the_body(server):
+    status, _, body = server.get("/upper/hello.txt")
+    assert (status, body) == (200, b"HELLO\n")
+
+
+def test_a_python_authz_provider_decides(server):
+    assert server.get("/authz/hello.txt")[0] == 403
+    status, _, body = server.request("GET", "/authz/hello.txt", headers={"X-Pass": "yes"})
+    assert (status, body) == (200, b"hello\n")

@@ -17,8 +17,10 @@ with exactly the phases the class defines.
 
 One object of the class serves one request: it is made at the request's first call and
 dropped when the request ends, so attributes set in one phase are seen by the later phases
-(and filters) of the same request only. Module-level values live as long as the instance:
-one request under `WasmApacheModuleScope request`, many under `server`.
+(and filters) of the same request only — its subrequests and internal redirects included,
+which share the object (`r.is_initial_req` tells them apart). Module-level values live as
+long as the instance: one request under `WasmApacheModuleScope request`, many under
+`server`. Module-level code runs once, when the component is built: import everything there.
 """
 
 import sys
@@ -73,6 +75,15 @@ class BodyError(HttpdError):
 _ERRORS = {_t.Error_InvalidValue: InvalidValue, _t.Error_WrongPhase: WrongPhase, _t.Error_Io: BodyError}
 
 
+def _as_bytes(value):
+    """str as UTF-8, or a bytes-like value; anything else (an int, say) is a TypeError."""
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"expected str or bytes, not {type(value).__name__}")
+
+
 def _host(call, *args):
     """Calls a host function, turning its error result into one of the exceptions above."""
     try:
@@ -125,9 +136,11 @@ class Table:
         self._r.table_unset(self._which, name)
 
     def items(self):
+        """Every (name, value) pair, in order: a name added twice is listed twice."""
         return self._r.table_entries(self._which)
 
     def keys(self):
+        """The names of items(), repeats included."""
         return [name for name, _ in self.items()]
 
     def __iter__(self):
@@ -150,7 +163,8 @@ class SharedStore:
         return _host(self._r.store_get, self._name, key)
 
     def set(self, key, value, ttl_seconds):
-        _host(self._r.store_set, self._name, key, bytes(value), ttl_seconds)
+        """Sets `key` to `value` (bytes, or str stored as UTF-8) for `ttl_seconds`."""
+        _host(self._r.store_set, self._name, key, _as_bytes(value), ttl_seconds)
 
     def delete(self, key):
         _host(self._r.store_delete, self._name, key)
@@ -202,6 +216,14 @@ class Request:
     notes = property(lambda self: Table(self.raw, _t.Table.NOTES))
     subprocess_env = property(lambda self: Table(self.raw, _t.Table.SUBPROCESS_ENV))
 
+    def arg(self, name):
+        """The value of query parameter `name` (not percent-decoded), or None."""
+        for pair in (self.raw.args() or "").split("&"):
+            key, _, value = pair.partition("=")
+            if key == name:
+                return value
+        return None
+
     def read_body(self, max=65536):
         """Up to `max` bytes of the request body; b"" at its end."""
         return _host(self.raw.read_body, max)
@@ -214,7 +236,7 @@ class Request:
 
     def write(self, data):
         """Appends to the response body (str is sent as UTF-8)."""
-        _host(self.raw.write_body, data.encode() if isinstance(data, str) else bytes(data))
+        _host(self.raw.write_body, _as_bytes(data))
 
     def add_output_filter(self, name):
         _host(self.raw.add_output_filter, name)
@@ -267,21 +289,28 @@ class Module:
 
 # -- exports ----------------------------------------------------------------------------------
 
+def _status(name, value):
+    """An HTTP status a module answers with: an int from 300 to 599."""
+    if not 300 <= value <= 599:
+        raise ValueError(f"{name} returned status {value}: an answer's status must be 300-599")
+    return value
+
+
 def _hook_result(name, value):
-    if isinstance(value, (_t.HookResult_Ok, _t.HookResult_Declined, _t.HookResult_Done)):
+    if isinstance(value, (_t.HookResult_Ok, _t.HookResult_Declined, _t.HookResult_Done, _t.HookResult_HttpStatus)):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
-        return _t.HookResult_HttpStatus(value)
+        return _t.HookResult_HttpStatus(_status(name, value))
     raise TypeError(f"{name} returned {value!r}: return OK, DECLINED, DONE or an HTTP status")
 
 
 def _filter_result(name, value):
     if isinstance(value, (bytes, bytearray, memoryview)):
         return _t.FilterResult_Emit(bytes(value))
-    if isinstance(value, (_t.FilterResult_Emit, _t.FilterResult_Pass)):
+    if isinstance(value, (_t.FilterResult_Emit, _t.FilterResult_Pass, _t.FilterResult_HttpStatus)):
         return value
     if isinstance(value, int) and not isinstance(value, bool):
-        return _t.FilterResult_HttpStatus(value)
+        return _t.FilterResult_HttpStatus(_status(name, value))
     raise TypeError(f"{name} returned {value!r}: return bytes, PASS or an HTTP status")
 
 

@@ -1,8 +1,10 @@
 """A Python extension module for tests/test_python_sdk.py, built with sdk-python/build.py. Its
-config string picks what fixups does: "raise" (an exception), "none" (returns None), anything
-else: report in response headers what it saw."""
+config string picks what fixups does: "raise" (an exception), "none" (returns None),
+"status-200" (a status no hook may answer), anything else: report in response headers what
+it saw. It is also a handler (`SetHandler python-probe`), an output filter (upper case) and
+an authorization provider (`Require NAME header-pass`: X-Pass: yes)."""
 
-from mod_wasm_sdk import DECLINED, InvalidValue, Module, export
+from mod_wasm_sdk import DECLINED, DENIED, GENERAL_ERROR, GRANTED, OK, InvalidValue, Module, export
 
 served = 0  # module level: lives as long as the instance
 
@@ -19,6 +21,8 @@ class Probe(Module):
             raise RuntimeError("python-probe fails on purpose")
         if mode == "none":
             return None
+        if mode == "status-200":
+            return 200
         served += 1
         print(f"python-probe fixups for {r.uri}")
         self.fixups_calls = getattr(self, "fixups_calls", 0) + 1
@@ -32,6 +36,23 @@ class Probe(Module):
         except InvalidValue as e:
             out["X-Refused"] = type(e).__name__
         return DECLINED
+
+    def handler(self, r):
+        if r.handler != "python-probe":
+            return DECLINED
+        body = r.read_body_to_end()
+        r.content_type = "text/plain"
+        r.write(f"python-probe handler read {len(body)} bytes, q={r.arg('q')}\n")
+        r.write(body[:16] + b"\n")
+        return OK
+
+    def output_filter(self, r, data, at):
+        return data.upper()
+
+    def authz_provider(self, r, require_line):
+        if require_line != "header-pass":
+            return GENERAL_ERROR
+        return GRANTED if r.headers_in.get("X-Pass") == "yes" else DENIED
 
 
 export(Probe)
