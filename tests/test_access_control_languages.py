@@ -14,9 +14,10 @@ def server(request):
     module = guest(MODULES[request.param], "wasm32-wasip2")
     apache = Apache(section("/private", f'WasmApacheModule {module} "allow 10.0.0.0/8"')
                     + section("/token", f'WasmApacheModule {module} "allow 127.0.0.0/8; token s3cret"')
-                    + section("/open", f'WasmApacheModule {module} "allow 10.0.0.1 127.0.0.1"'),
+                    + section("/open", f'WasmApacheModule {module} "allow 10.0.0.1 127.0.0.1"')
+                    + section("/broken", f'WasmApacheModule {module} "allow 127.0.0.0/ 127.0.0.1/x"'),
                     log_level="warn wasm:info")
-    apache.add_files({f"{d}/hello.txt": "hello\n" for d in ["private", "token", "open"]})
+    apache.add_files({f"{d}/hello.txt": "hello\n" for d in ["private", "token", "open", "broken"]})
     with apache:
         yield apache
 
@@ -42,3 +43,11 @@ def test_the_token_is_asked_for_and_checked(server):
     assert status == 401
     status, _, body = server.request("GET", "/token/hello.txt", headers={"Authorization": "Bearer s3cret"})
     assert (status, body) == (200, b"hello\n")
+
+
+def test_a_malformed_rule_matches_no_one(server):
+    # "127.0.0.0/" is no network: it must not widen to /0 (everyone) nor fail the request.
+    mark = server.log_mark()
+    status, _, _ = server.get("/broken/hello.txt")
+    assert status == 403
+    assert server.wait_log("access-control: 127.0.0.1 is not on the allow-list", since=mark)

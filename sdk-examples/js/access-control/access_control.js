@@ -18,9 +18,9 @@ function ipv4(text) {
 
 // Whether `ip` is in `rule`: an address or `a.b.c.d/len` (IPv4; anything else must be equal).
 function matches(rule, ip) {
-  const [net, len = '32'] = rule.split('/');
-  const [a, b, bits] = [ipv4(net), ipv4(ip), Number(len)];
-  if (a === null || b === null || !(bits >= 0 && bits <= 32)) return rule === ip;
+  const [net, len = '32', ...rest] = rule.split('/');
+  const [a, b, bits] = [ipv4(net), ipv4(ip), /^\d{1,2}$/.test(len) ? Number(len) : -1];
+  if (a === null || b === null || rest.length > 0 || !(bits >= 0 && bits <= 32)) return rule === ip;
   const size = 2 ** (32 - bits);
   return Math.floor(a / size) === Math.floor(b / size);
 }

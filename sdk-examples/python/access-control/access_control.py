@@ -8,12 +8,21 @@ import ipaddress
 from mod_wasm_sdk import DECLINED, Module, export
 
 
+def matches(rule, ip):
+    """Whether `ip` is in `rule`: an address or a network (`10.0.0.0/8`, IPv6 too); a rule
+    that is neither matches only the same text."""
+    try:
+        return ipaddress.ip_address(ip) in ipaddress.ip_network(rule, strict=False)
+    except ValueError:
+        return rule == ip
+
+
 def settings(config):
     allow, token = [], None
     for setting in (config or "").split(";"):
         words = setting.split()
         if words[:1] == ["allow"]:
-            allow += [ipaddress.ip_network(w, strict=False) for w in words[1:]]
+            allow += words[1:]
         elif words[:1] == ["token"] and len(words) == 2:
             token = words[1]
     return allow, token
@@ -22,8 +31,8 @@ def settings(config):
 class AccessControl(Module):
     def access_checker(self, r):
         allow, token = settings(r.module_config)
-        ip = ipaddress.ip_address(r.useragent_ip)
-        if allow and not any(ip in net for net in allow):
+        ip = r.useragent_ip
+        if allow and not any(matches(rule, ip) for rule in allow):
             r.log_info(f"access-control: {ip} is not on the allow-list")
             return 403
         if token is not None and r.headers_in.get("Authorization") != f"Bearer {token}":
