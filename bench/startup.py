@@ -56,16 +56,23 @@ def first_response(apache, header=None):
     start = time.monotonic()
     subprocess.run([APACHE2, "-f", str(apache.conf), "-k", "start"], check=True)
     while time.monotonic() - start < 600:
+        c = http.client.HTTPConnection("127.0.0.1", apache.port, timeout=120)
         try:
-            c = http.client.HTTPConnection("127.0.0.1", apache.port, timeout=120)
             c.request("GET", "/big")
             response = c.getresponse()
-            if response.status == 200 and (header is None or response.getheader(header) == "wasm"):
-                elapsed = time.monotonic() - start
+            response.read()
+            if response.status == 200:
                 apache.pid = int((apache.dir / "httpd.pid").read_text())
-                return elapsed
+                if header is not None and response.getheader(header) != "wasm":
+                    apache.stop()
+                    raise RuntimeError(f"/big answered without {header}: the module did not run\n"
+                                       + apache.error_log())
+                return time.monotonic() - start
         except OSError:
-            time.sleep(0.02)
+            pass
+        finally:
+            c.close()
+        time.sleep(0.02)
     raise RuntimeError(apache.error_log())
 
 
