@@ -65,14 +65,16 @@ $(eval $(call python_module,python_access_control,sdk-examples/python/access-con
 $(eval $(call python_module,python_json_logger,sdk-examples/python/json-logger/json_logger.py))
 $(eval $(call python_module,python_probe,tests/guests/python-probe/python_probe.py))
 
-# Extension modules in JavaScript (componentize-js from npm, in target/tools): one world
-# each; mod_wasm provides no wasi:http to extension modules, so that is left out.
+# Extension modules in JavaScript (sdk-js, with componentize-js from npm in target/tools).
 COMPONENTIZE_JS := $(CURDIR)/target/tools/componentize-js/node_modules/.bin/componentize-js
-js-guests: $(OUT)/guests/wasm32-wasip2/js_access_control.wasm
-$(OUT)/guests/wasm32-wasip2/js_access_control.wasm: sdk-examples/js/access-control/access_control.js wit/apache-httpd.wit
-	mkdir -p $(@D)
-	$(COMPONENTIZE_JS) $< --wit wit -n access-checker-module -d http -d fetch-event -o $@.new
-	mv -f $@.new $@
+define js_module
+js-guests: $(OUT)/guests/wasm32-wasip2/$(1).wasm
+$(OUT)/guests/wasm32-wasip2/$(1).wasm: $(2) sdk-js/build.mjs sdk-js/mod_wasm_sdk.js wit/apache-httpd.wit
+	mkdir -p $$(@D)
+	node sdk-js/build.mjs --componentize-js $(COMPONENTIZE_JS) $(2) -o $$@
+endef
+$(eval $(call js_module,js_access_control,sdk-examples/js/access-control/access_control.js))
+$(eval $(call js_module,js_probe,tests/guests/js-probe/js_probe.js))
 
 # Into httpd's module directory; on Debian also a mods-available entry for `a2enmod wasm`.
 install: module

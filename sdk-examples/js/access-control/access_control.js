@@ -2,12 +2,8 @@
 // module's config string, e.g. "allow 127.0.0.1 10.0.0.0/8; token s3cret". A client outside
 // the allow-list gets 403; with a token configured, a request without
 // `Authorization: Bearer <token>` gets 401 with `WWW-Authenticate: Bearer realm="mod_wasm"`.
-//
-// Written against the apache:httpd WIT as componentize-js maps it: the export is an object
-// named after the interface, variants are { tag, val } objects, enums are their WIT names.
 
-const DECLINED = { tag: 'declined' };
-const status = (code) => ({ tag: 'http-status', val: code });
+import { DECLINED, Module, exportModule } from '../../../sdk-js/mod_wasm_sdk.js';
 
 // An IPv4 address as a 32-bit number, or null.
 function ipv4(text) {
@@ -36,18 +32,20 @@ function settings(config) {
   return { allow, token };
 }
 
-export const accessChecker = {
+class AccessControl extends Module {
   accessChecker(r) {
-    const { allow, token } = settings(r.moduleConfig());
-    const ip = r.useragentIp();
+    const { allow, token } = settings(r.moduleConfig);
+    const ip = r.useragentIp;
     if (allow.length > 0 && !allow.some((rule) => matches(rule, ip))) {
-      r.log('info', `access-control: ${ip} is not on the allow-list`);
-      return status(403);
+      r.logInfo(`access-control: ${ip} is not on the allow-list`);
+      return 403;
     }
-    if (token !== null && r.tableGet('headers-in', 'Authorization') !== `Bearer ${token}`) {
-      r.tableSet('err-headers-out', 'WWW-Authenticate', 'Bearer realm="mod_wasm"');
-      return status(401);
+    if (token !== null && r.headersIn.get('Authorization') !== `Bearer ${token}`) {
+      r.errHeadersOut.set('WWW-Authenticate', 'Bearer realm="mod_wasm"');
+      return 401;
     }
     return DECLINED;
-  },
-};
+  }
+}
+
+export const { accessChecker, requestEnd } = exportModule(AccessControl);

@@ -1,8 +1,9 @@
-"""A Python extension module for tests/test_python_sdk.py, built with sdk-python/build.py. Its
+"""A Python extension module for tests/test_sdk_probe.py, built with sdk-python/build.py. Its
 config string picks what fixups does: "raise" (an exception), "none" (returns None),
 "status-200" (a status no hook may answer), anything else: report in response headers what
 it saw. It is also a handler (`SetHandler python-probe`), an output filter (upper case) and
-an authorization provider (`Require NAME header-pass`: X-Pass: yes)."""
+an authorization provider (`Require NAME header-pass`: X-Pass: yes). tests/guests/js-probe is
+its JavaScript twin."""
 
 from mod_wasm_sdk import DECLINED, DENIED, GENERAL_ERROR, GRANTED, OK, InvalidValue, Module, export
 
@@ -18,13 +19,13 @@ class Probe(Module):
         global served
         mode = r.module_config or ""
         if mode == "raise":
-            raise RuntimeError("python-probe fails on purpose")
+            raise RuntimeError("probe fails on purpose")
         if mode == "none":
             return None
         if mode == "status-200":
             return 200
         served += 1
-        print(f"python-probe fixups for {r.uri}")
+        print(f"probe fixups for {r.uri}")
         self.fixups_calls = getattr(self, "fixups_calls", 0) + 1
         out = r.headers_out
         out["X-Seen-In-Header-Parser"] = self.seen_in_header_parser
@@ -38,11 +39,11 @@ class Probe(Module):
         return DECLINED
 
     def handler(self, r):
-        if r.handler != "python-probe":
+        if r.handler != "probe":
             return DECLINED
         body = r.read_body_to_end()
         r.content_type = "text/plain"
-        r.write(f"python-probe handler read {len(body)} bytes, q={r.arg('q')}\n")
+        r.write(f"probe handler read {len(body)} bytes, q={r.arg('q')}\n")
         r.write(body[:16] + b"\n")
         return OK
 
