@@ -1,5 +1,5 @@
 # Builds mod_wasm.so (Rust staticlib + C glue linked by apxs) and the example/test guests.
-#   make            module and guests
+#   make            module and guests (Rust, Python and JavaScript)
 #   make test       everything, then unit and end-to-end tests (see scripts/test.sh)
 APXS   ?= apxs
 CARGO  ?= cargo
@@ -41,8 +41,9 @@ guests:
 	done
 
 # Components built the way other ecosystems document it (tests/guests/http-python: a
-# wasi:http component in Python), and Python extension modules. componentize-py comes from PyPI (scripts/setup.sh puts it
-# in target/tools); the wasi:http WIT is the one wasmtime-wasi-http, our host, ships.
+# wasi:http component in Python), and Python extension modules. componentize-py comes from
+# PyPI (scripts/setup.sh puts it in target/tools); the wasi:http WIT is the one
+# wasmtime-wasi-http, our host, ships.
 COMPONENTIZE_PY := $(CURDIR)/target/tools/componentize-py/bin/componentize-py
 WASI_HTTP_WIT = $(shell $(CARGO) metadata --format-version 1 --manifest-path host/Cargo.toml | python3 -c \
     'import json, os, sys; print(next(os.path.dirname(p["manifest_path"]) for p in json.load(sys.stdin)["packages"] if p["name"] == "wasmtime-wasi-http"))')/wit
