@@ -65,7 +65,12 @@ const args = parseArgs(process.argv.slice(2));
 const app = resolve(args.app);
 const { pkg, known } = exportable(args.wit);
 const module = await import(pathToFileURL(app).href);
-const exported = Object.keys(module).filter((name) => name in known);
+const exported = Object.keys(module).filter((name) => Object.hasOwn(known, name));
+for (const name of exported) {
+  if (typeof module[name]?.[name] !== 'function') {
+    fail(`${args.app}: exports ${name}, but the class given to exportModule() defines no ${name} method`);
+  }
+}
 const phases = exported.filter((name) => name !== 'requestEnd');
 if (phases.length === 0) fail(`${args.app}: exports none of ${Object.keys(known).join(', ')}`);
 if (!exported.includes('requestEnd')) {
@@ -83,9 +88,11 @@ try {
   writeFileSync(join(wit, 'mod-wasm-sdk-build.wit'), `package ${pkg};\n\nworld mod-wasm-sdk-build { import types; ${body} }\n`);
   const output = resolve(args.output);
   const partial = `${output}.new`;
-  const run = spawnSync(args.tool, [app, '--wit', wit, '-n', 'mod-wasm-sdk-build', '-d', 'http', '-d', 'fetch-event', '-o', partial],
+  // The tool runs in the workspace below: a relative path to it is the caller's.
+  const tool = args.tool.includes('/') ? resolve(args.tool) : args.tool;
+  const run = spawnSync(tool, [app, '--wit', wit, '-n', 'mod-wasm-sdk-build', '-d', 'http', '-d', 'fetch-event', '-o', partial],
     { stdio: 'inherit', cwd: workspace(app) });
-  if (run.error) fail(`${args.tool}: ${run.error.message} (npm install @bytecodealliance/componentize-js, or give --componentize-js)`);
+  if (run.error) fail(`${tool}: ${run.error.message} (npm install @bytecodealliance/componentize-js, or give --componentize-js)`);
   if (run.status !== 0) fail(`componentize-js failed (${run.status})`);
   renameSync(partial, output);
 } finally {

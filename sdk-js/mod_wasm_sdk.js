@@ -1,7 +1,7 @@
 // mod_wasm's JavaScript SDK: extension modules for httpd (`WasmApacheModule`) in JavaScript,
 // built with componentize-js. The same shape as the Python SDK:
 //
-//   import { DECLINED, Module, exportModule } from '/path/to/mod_wasm/sdk-js/mod_wasm_sdk.js';
+//   import { DECLINED, Module, exportModule } from './mod_wasm_sdk.js';
 //
 //   class AddHeader extends Module {
 //     fixups(r) {
@@ -56,9 +56,16 @@ function host(call) {
 
 const encoder = new TextEncoder();
 
+// Bytes from httpd are made by componentize-js's bindings in another realm, so they are not
+// `instanceof Uint8Array` here: every byte array is checked with ArrayBuffer.isView and
+// rewrapped as this realm's Uint8Array (same memory, no copy).
+function ownBytes(view) {
+  return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+}
+
 function asBytes(data) {
   if (typeof data === 'string') return encoder.encode(data);
-  if (data instanceof Uint8Array) return data;
+  if (ArrayBuffer.isView(data)) return ownBytes(data);
   throw new TypeError(`expected a string or a Uint8Array, not ${typeof data}`);
 }
 
@@ -86,7 +93,10 @@ class SharedStore {
     this.raw = raw;
     this.name = name;
   }
-  get(key) { return host(() => this.raw.storeGet(this.name, key)); }
+  get(key) {
+    const value = host(() => this.raw.storeGet(this.name, key));
+    return value === undefined ? undefined : ownBytes(value);
+  }
   set(key, value, ttlSeconds) { host(() => this.raw.storeSet(this.name, key, asBytes(value), ttlSeconds)); }
   delete(key) { host(() => this.raw.storeDelete(this.name, key)); }
 }
@@ -146,7 +156,7 @@ export class Request {
   }
 
   // Up to `max` bytes of the request body (a Uint8Array); an empty one at its end.
-  readBody(max = 65536) { return host(() => this.raw.readBody(max)); }
+  readBody(max = 65536) { return ownBytes(host(() => this.raw.readBody(max))); }
   readBodyToEnd() {
     const chunks = [];
     for (let chunk = this.readBody(); chunk.length > 0; chunk = this.readBody()) chunks.push(chunk);
@@ -187,32 +197,39 @@ function status(name, value) {
   return { tag: 'http-status', val: value };
 }
 
+// How a wrong answer is named in the error: a variant by its tag, anything else as a string.
+function shown(value) {
+  return value && typeof value === 'object' && typeof value.tag === 'string' ? `{ tag: '${value.tag}' }` : String(value);
+}
+
 function hookResult(name, value) {
   if (value === OK || value === DECLINED || value === DONE) return value;
   if (typeof value === 'number') return status(name, value);
-  throw new TypeError(`${name} returned ${String(value)}: return OK, DECLINED, DONE or an HTTP status`);
+  throw new TypeError(`${name} returned ${shown(value)}: return OK, DECLINED, DONE or an HTTP status`);
 }
 
 function filterResult(name, value) {
-  if (value instanceof Uint8Array || typeof value === 'string') return { tag: 'emit', val: asBytes(value) };
+  if (ArrayBuffer.isView(value) || typeof value === 'string') return { tag: 'emit', val: asBytes(value) };
   if (value === PASS) return value;
   if (typeof value === 'number') return status(name, value);
-  throw new TypeError(`${name} returned ${String(value)}: return bytes, PASS or an HTTP status`);
+  throw new TypeError(`${name} returned ${shown(value)}: return bytes, PASS or an HTTP status`);
 }
 
 const AUTHZ = new Set([GRANTED, DENIED, DENIED_NO_USER, NEUTRAL, GENERAL_ERROR]);
 
 function authzResult(name, value) {
   if (AUTHZ.has(value)) return value;
-  throw new TypeError(`${name} returned ${String(value)}: return GRANTED, DENIED, DENIED_NO_USER, NEUTRAL or GENERAL_ERROR`);
+  throw new TypeError(`${name} returned ${shown(value)}: return GRANTED, DENIED, DENIED_NO_USER, NEUTRAL or GENERAL_ERROR`);
 }
 
-// The methods a class defines, its base classes' included (Module's and Object's excluded).
+// The methods a class defines, its base classes' included (Module's and Object's excluded;
+// getters are not run). `requestEnd` is the SDK's own: a method of that name is not called.
 function methodsOf(cls) {
   const names = new Set();
   for (let p = cls.prototype; p && p !== Module.prototype && p !== Object.prototype; p = Object.getPrototypeOf(p)) {
     for (const name of Object.getOwnPropertyNames(p)) {
-      if (name !== 'constructor' && typeof p[name] === 'function') names.add(name);
+      const { value } = Object.getOwnPropertyDescriptor(p, name);
+      if (name !== 'constructor' && name !== 'requestEnd' && typeof value === 'function') names.add(name);
     }
   }
   return names;
@@ -245,7 +262,7 @@ export function exportModule(cls) {
   for (const name of methodsOf(cls)) {
     let call;
     if (name === 'outputFilter' || name === 'inputFilter') {
-      call = (raw, data, at) => filterResult(name, objectFor(raw)[name](new Request(raw), data, at));
+      call = (raw, data, at) => filterResult(name, objectFor(raw)[name](new Request(raw), ownBytes(data), at));
     } else if (name === 'authzProvider') {
       call = (raw, line) => authzResult(name, objectFor(raw)[name](new Request(raw), line));
     } else {

@@ -29,11 +29,13 @@ def server(request):
         section("/handler", module(), "SetHandler probe"),
         f"WasmOutputFilter UPPER {probe}\n",
         section("/upper", "SetOutputFilter UPPER"),
+        f'WasmOutputFilter SAME {probe} "same"\n',
+        section("/same", "SetOutputFilter SAME"),
         f"WasmAuthzProvider header-pass {probe}\n",
         section("/authz", "Require header-pass header-pass"),
     ]), log_level="warn wasm:info")
     apache.add_files({f"{d}/hello.txt": "hello\n"
-                      for d in ["probe", "probe-kept", "raise", "none", "status-200", "upper", "authz"]})
+                      for d in ["probe", "probe-kept", "raise", "none", "status-200", "upper", "same", "authz"]})
     apache.language = request.param
     with apache:
         yield apache
@@ -101,6 +103,11 @@ def test_a_handler_reads_the_body_and_writes_the_response(server):
 def test_an_output_filter_changes_the_body(server):
     status, _, body = server.get("/upper/hello.txt")
     assert (status, body) == (200, b"HELLO\n")
+
+
+def test_an_output_filter_may_pass_on_the_bytes_it_was_given(server):
+    status, headers, body = server.get("/same/hello.txt")
+    assert (status, headers.get("x-filtered"), body) == (200, "same", b"hello\n")
 
 
 def test_an_authz_provider_decides(server):

@@ -33,15 +33,21 @@ class Probe extends Module {
 
   handler(r) {
     if (r.handler !== 'probe') return DECLINED;
-    const body = r.readBodyToEnd();
+    const first = r.readBody(16); // written back as httpd gave it
+    const rest = r.readBodyToEnd();
     r.contentType = 'text/plain';
-    r.write(`probe handler read ${body.length} bytes, q=${r.arg('q')}\n`);
-    r.write(body.subarray(0, 16));
+    r.write(`probe handler read ${first.length + rest.length} bytes, q=${r.arg('q')}\n`);
+    r.write(first);
     r.write('\n');
     return OK;
   }
 
+  // Config "same": the body unchanged (the bytes as given), with a header saying so.
   outputFilter(r, data, at) {
+    if (r.moduleConfig === 'same') {
+      r.headersOut.set('X-Filtered', 'same');
+      return data;
+    }
     return new TextEncoder().encode(new TextDecoder().decode(data).toUpperCase());
   }
 

@@ -41,13 +41,19 @@ class Probe(Module):
     def handler(self, r):
         if r.handler != "probe":
             return DECLINED
-        body = r.read_body_to_end()
+        first = r.read_body(16)  # written back as httpd gave it
+        rest = r.read_body_to_end()
         r.content_type = "text/plain"
-        r.write(f"probe handler read {len(body)} bytes, q={r.arg('q')}\n")
-        r.write(body[:16] + b"\n")
+        r.write(f"probe handler read {len(first) + len(rest)} bytes, q={r.arg('q')}\n")
+        r.write(first)
+        r.write("\n")
         return OK
 
+    # Config "same": the body unchanged (the bytes as given), with a header saying so.
     def output_filter(self, r, data, at):
+        if r.module_config == "same":
+            r.headers_out["X-Filtered"] = "same"
+            return data
         return data.upper()
 
     def authz_provider(self, r, require_line):
