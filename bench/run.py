@@ -2,8 +2,9 @@
 
 One httpd with mod_wasm serves every case; a second, identical but without mod_wasm loaded,
 serves the "module not loaded" baseline. The FastCGI peer is a long-lived C program (libfcgi,
-8 threads) on a loopback port, which mod_proxy_fcgi reaches with its default settings. wrk measures each case on 127.0.0.1 for a few
-seconds, round after round, the cases interleaved. Each case reports its median round; each
+8 threads) on a loopback port, which mod_proxy_fcgi reaches with its default settings. wrk
+measures each case on 127.0.0.1 for a few seconds, round after round, the cases
+interleaved. Each case reports its median round; each
 ratio is the median of the ratios measured within one round (the two cases a few seconds
 apart, on the same machine state), which this 2-core machine's noise affects least.
 
@@ -25,6 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from harness import Apache, free_port, guest  # noqa: E402
+
+# The locations whose cases add `X-Test: yes` to a static file (mod_lua, mod_headers, Wasm).
+HEADER_DIRS = ["lua-fixups", "headers", "wasm-fixups", "wasm-fixups-server", "python-fixups", "python-fixups-server"]
 
 MPM = ("StartServers 2\nServerLimit 4\nThreadsPerChild 64\nMaxRequestWorkers 256\n"
        "MinSpareThreads 64\nMaxSpareThreads 256\nMaxConnectionsPerChild 0\n")
@@ -194,10 +198,9 @@ LuaScope thread
 
 def prepare(apache):
     htdocs = apache.dir / "htdocs"
-    fixups = ["lua-fixups", "headers", "wasm-fixups", "wasm-fixups-server", "python-fixups", "python-fixups-server"]
-    for d in ["lua", "cgi", "plain", *fixups]:
+    for d in ["lua", "cgi", "plain", *HEADER_DIRS]:
         (htdocs / d).mkdir(exist_ok=True)
-    for d in ["", "plain", *fixups]:
+    for d in ["", "plain", *HEADER_DIRS]:
         (htdocs / d / "static.txt").write_text("Hello from a file!\n")
     (htdocs / "lua" / "hello.lua").write_text(LUA_HANDLER)
     (htdocs / "lua" / "flushing.lua").write_text(LUA_FLUSHING_HANDLER)
@@ -284,7 +287,7 @@ def main():
                 assert (status, body) == (200, b"ping"), f"the FastCGI peer answered {status} {body!r}"
             # Each header-setting case must reach its module before it is measured.
             for name, path, _ in cases:
-                if "fixups" in name.lower() or "Header set" in name:
+                if path.split("/")[1] in HEADER_DIRS:
                     status, headers, _ = server.get(path)
                     assert (status, headers.get("x-test")) == (200, "yes"), f"{name}: {status} {headers}"
             print(f"{os.cpu_count()} cores; wrk -t2 -c{args.connections} -d{args.seconds}s; "
