@@ -27,7 +27,7 @@ fn main() {
         .allowlist_function("ap_.*|apr_.*")
         .allowlist_type("request_rec|cmd_parms|server_rec|module|process_rec|ap_directive_t|apr_table_entry_t|apr_array_header_t|authz_provider|authz_status|ap_socache_provider_t|ap_socache_hints")
         .prepend_enum_name(false)
-        .allowlist_var("AP_.*|APR_.*|HTTP_.*|OK|DECLINED|DONE|M_GET|APLOG_.*|REQUEST_CHUNKED_DECHUNK|HUGE_STRING_LEN|GLOBAL_ONLY|ap_unixd_config|apr_bucket_type_(eos|flush)|ap_bucket_type_error")
+        .allowlist_var("AP_.*|APR_.*|HTTP_.*|OK|DECLINED|DONE|M_GET|APLOG_.*|REQUEST_CHUNKED_DECHUNK|HUGE_STRING_LEN|GLOBAL_ONLY|ap_unixd_config|apr_bucket_type_(eos|flush)|ap_bucket_type_error|apr_hook_debug_current")
         .derive_default(false)
         .layout_tests(false)
         .generate_comments(false);

@@ -59,10 +59,9 @@ static const command_rec wasm_cmds[] = {
     {NULL}
 };
 
-/* The content handler, the per-child runtime, and one hook for every phase an extension
- * module can export (registered by wasm_register_phase_hooks from the phase list in Rust;
- * a phase that no module of the request's configuration exports returns DECLINED after one
- * bit test). */
+/* The content handler, the per-child runtime and the filter a failed insert-filter hook adds.
+ * The hooks of the phases extension modules export are registered as WasmApacheModule
+ * lines are read (register_phase_hooks in src/extensions.rs), only for those phases. */
 static void wasm_register_hooks(apr_pool_t *p)
 {
     ap_hook_pre_config(wasm_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
@@ -71,7 +70,7 @@ static void wasm_register_hooks(apr_pool_t *p)
     ap_hook_handler(wasm_handler, NULL, NULL, APR_HOOK_MIDDLE);
     /* Per-module figures on mod_status's server-status page, when mod_status is loaded. */
     APR_OPTIONAL_HOOK(ap, status_hook, wasm_status_hook, NULL, NULL, APR_HOOK_MIDDLE);
-    wasm_register_phase_hooks();
+    wasm_register_hook_failed_filter();
 }
 
 AP_DECLARE_MODULE(wasm) = {

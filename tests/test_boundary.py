@@ -77,6 +77,6 @@ def test_production_module_has_no_test_only_code():
     lib = BUILD.parent / "target" / "release" / "libmod_wasm.a"
     assert lib.exists(), lib
     symbols = subprocess.run(["nm", "-C", "--defined-only", str(lib)], capture_output=True, text=True).stdout
-    assert "wasm_register_phase_hooks" in symbols  # nm read the library
+    assert "wasm_register_hook_failed_filter" in symbols  # nm read the library
     for test_only in ["host::testing::", "host::exchange::fuzzing::"]:
         assert test_only not in symbols, test_only

@@ -66,15 +66,11 @@ const char *wasm_cmd_memory_limit(cmd_parms *cmd, void *cfg, const char *arg);
 const char *wasm_cmd_cache_dir(cmd_parms *cmd, void *cfg, const char *arg);
 
 /**
- * Registers hooks for every phase in [`Phase::ALL`], one at each [`HookOrder`] (called
- * from mod_wasm.c's register_hooks, before the configuration is read: a phase no module of
- * a request's configuration exports at a position then costs one bit test there).
- *
- * The auth phases are registered with `AP_AUTH_INTERNAL_PER_URI`: a guest may decide on
- * anything (URI, headers, time), so httpd must run them for every subrequest and internal
- * redirect too, not only when the per-directory configuration changes.
+ * Registers the filter a failed insert-filter hook adds (called from mod_wasm.c's
+ * register_hooks). The phase hooks themselves are registered by [`register_phase_hooks`],
+ * as the configuration names modules.
  */
-void wasm_register_phase_hooks(void);
+void wasm_register_hook_failed_filter(void);
 
 /**
  * The C library's `free`, which releases what Rust allocated (crate::ALLOCATOR).

@@ -378,6 +378,7 @@ pub unsafe extern "C" fn wasm_cmd_apache_module(
             // The last two arguments are NULL when absent.
             let order = if order.is_null() { HookOrder::default() } else { HookOrder::parse(&c_str(order))? };
             let config = (!config.is_null()).then(|| std::sync::Arc::from(c_str(config)));
+            crate::extensions::register_phase_hooks(host::extension::exported_phases(&slot.info().exports), order);
             c.add_extension(host::extension::ExtensionRef { slot, config, order });
             Ok(())
         }, cfg)

@@ -6,8 +6,9 @@ use std::ffi::c_void;
 use std::io;
 use std::os::raw::{c_char, c_int};
 use std::ptr;
+use std::sync::Mutex;
 
-use host::extension::{FilterKind, HookOrder, HookOutcome, Phase, RequestInstances};
+use host::extension::{FilterKind, HookOrder, HookOutcome, Phase, PhaseSet, RequestInstances};
 use host::request::{Lookup, LookupOf};
 use host::{BodyError, Field, HttpdRequest, LogLevel, Table};
 
@@ -16,27 +17,72 @@ use crate::directives::dir_config;
 use crate::ffi::*;
 use crate::request::{log_request, read_body, send_now};
 
-/// Registers hooks for every phase in [`Phase::ALL`], one at each [`HookOrder`] (called
-/// from mod_wasm.c's register_hooks, before the configuration is read: a phase no module of
-/// a request's configuration exports at a position then costs one bit test there).
-///
-/// The auth phases are registered with `AP_AUTH_INTERNAL_PER_URI`: a guest may decide on
-/// anything (URI, headers, time), so httpd must run them for every subrequest and internal
-/// redirect too, not only when the per-directory configuration changes.
+/// Registers the filter a failed insert-filter hook adds (called from mod_wasm.c's
+/// register_hooks). The phase hooks themselves are registered by [`register_phase_hooks`],
+/// as the configuration names modules.
 #[no_mangle]
-pub unsafe extern "C" fn wasm_register_phase_hooks() {
+pub unsafe extern "C" fn wasm_register_hook_failed_filter() {
     guard(|_| (), || {
-        for phase in Phase::ALL {
-            register::<0>(phase);
-            register::<1>(phase);
-            register::<2>(phase);
-        }
-        // SAFETY: as in `register`; httpd keeps the name, a static string.
+        // SAFETY: httpd's filter registration, while it registers hooks; httpd keeps the
+        // name, a static string.
         unsafe {
-            ap_hook_post_perdir_config(Some(auth_where_httpd_skips), ptr::null(), ptr::null(), APR_HOOK_MIDDLE as c_int);
             ap_register_output_filter(HOOK_FAILED_FILTER.as_ptr(), Some(hook_failed_filter), Some(hook_failed_init), AP_FTYPE_RESOURCE);
         }
     })
+}
+
+/// The phase hooks registered in this reading of the configuration, per [`HookOrder`].
+/// httpd drops every hook before it reads the configuration again (restart) and sorts them
+/// again after reading it, so `WasmApacheModule` registers what its module exports as it is
+/// read: a request pays only for the phases some configured module exports, and a server
+/// without extension modules for none (nor does it turn off httpd's per-directory auth
+/// shortcut for subrequests, as a per-URI auth hook does).
+static REGISTERED: Mutex<[PhaseSet; HookOrder::COUNT]> = Mutex::new([0; HookOrder::COUNT]);
+
+/// Forgets the hooks of the previous reading of the configuration (pre_config: httpd has
+/// dropped them).
+pub(crate) fn forget_phase_hooks() {
+    *REGISTERED.lock().unwrap_or_else(|p| p.into_inner()) = [0; HookOrder::COUNT];
+}
+
+/// Registers the hooks of `phases` at position `order` that this reading of the
+/// configuration has not registered yet.
+///
+/// The auth phases are registered with `AP_AUTH_INTERNAL_PER_URI`: a guest may decide on
+/// anything (URI, headers, time), so httpd must run them for every subrequest and internal
+/// redirect too, not only when the per-directory configuration changes; the first of them
+/// also brings [`auth_where_httpd_skips`].
+///
+/// # Safety
+/// Only while httpd reads its configuration (a directive handler), on its one thread.
+pub(crate) unsafe fn register_phase_hooks(phases: PhaseSet, order: HookOrder) {
+    let mut registered = REGISTERED.lock().unwrap_or_else(|p| p.into_inner());
+    let has_auth = |sets: &[PhaseSet; HookOrder::COUNT]| sets.iter().any(|set| AUTH_PHASES.iter().any(|p| set & p.bit() != 0));
+    let auth_before = has_auth(&registered);
+    let new = phases & !registered[order as usize];
+    registered[order as usize] |= phases;
+    let auth_now = has_auth(&registered);
+    // httpd names each hook after `apr_hook_debug_current`, which only its loading of a
+    // module sets: while directives are read it names the module loaded last. mod_info and
+    // other modules' ordering constraints (predecessor/successor names) go by that name.
+    // SAFETY: httpd's hook registration and its global, on its one thread while it reads
+    // the configuration (caller's contract); the hook functions are 'static and behind the
+    // panic boundary, and `wasm_module.name` is a static string.
+    unsafe {
+        let loading = apr_hook_debug_current;
+        apr_hook_debug_current = (*ptr::addr_of!(wasm_module)).name;
+        for phase in Phase::ALL.into_iter().filter(|p| new & p.bit() != 0) {
+            match order {
+                HookOrder::First => register::<0>(phase),
+                HookOrder::Middle => register::<1>(phase),
+                HookOrder::Last => register::<2>(phase),
+            }
+        }
+        if auth_now && !auth_before {
+            ap_hook_post_perdir_config(Some(auth_where_httpd_skips), ptr::null(), ptr::null(), APR_HOOK_MIDDLE as c_int);
+        }
+        apr_hook_debug_current = loading;
+    }
 }
 
 /// The auth phases a guest can take part in, in httpd's order.
@@ -125,7 +171,7 @@ unsafe extern "C" fn insert_filter_hook<const O: usize>(r: *mut request_rec) {
     // SAFETY: httpd called the hook with its live request, on this thread.
     let status = behind_boundary(r, || unsafe { run_phase(r, Phase::InsertFilter, HookOrder::ALL[O]) });
     if status != OK as c_int && status != DECLINED as c_int {
-        // SAFETY: `r` is live; the filter is registered in wasm_register_phase_hooks and its
+        // SAFETY: `r` is live; the filter is registered in wasm_register_hook_failed_filter and its
         // context is the status itself, not a pointer.
         unsafe { ap_add_output_filter(HOOK_FAILED_FILTER.as_ptr(), status as usize as *mut c_void, r, (*r).connection) };
     }
@@ -152,7 +198,10 @@ unsafe extern "C" fn hook_failed_filter(f: *mut ap_filter_t, bb: *mut apr_bucket
 }
 
 /// Registers `phase`'s hook for position `HookOrder::ALL[O]`.
-fn register<const O: usize>(phase: Phase) {
+///
+/// # Safety
+/// Only while httpd reads its configuration, on its one thread.
+unsafe fn register<const O: usize>(phase: Phase) {
     let at = match HookOrder::ALL[O] {
         HookOrder::First => APR_HOOK_FIRST,
         HookOrder::Middle => APR_HOOK_MIDDLE,
@@ -161,8 +210,8 @@ fn register<const O: usize>(phase: Phase) {
     const PER_URI: c_int = AP_AUTH_INTERNAL_PER_URI as c_int;
     let (none, no) = (ptr::null(), ptr::null());
     use Phase::*;
-    // SAFETY: httpd's hook registration, called while it registers hooks; the functions are
-    // 'static and behind the panic boundary (behind_boundary).
+    // SAFETY: httpd's hook registration, while it reads its configuration (caller's
+    // contract); the functions are 'static and behind the panic boundary (behind_boundary).
     unsafe {
         match phase {
             PostReadRequest => ap_hook_post_read_request(Some(phase_hook::<{ PostReadRequest as usize }, O>), none, no, at),

@@ -44,6 +44,7 @@ const DEFAULT_CACHE_DIR: &std::ffi::CStr = c"mod_wasm-cache";
 pub unsafe extern "C" fn wasm_pre_config(pconf: *mut apr_pool_t, _plog: *mut apr_pool_t, _ptemp: *mut apr_pool_t) -> c_int {
     guard(|_| HTTP_INTERNAL_SERVER_ERROR as c_int, || {
         host::registry::reset();
+        crate::extensions::forget_phase_hooks();
         // SAFETY: httpd's configuration pool, during pre_config.
         unsafe { crate::stores::pre_config(pconf) };
         set_cache(CacheSetting::Default);
