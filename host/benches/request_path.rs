@@ -7,9 +7,11 @@
 //! - `hook/first-call` (instantiate + one hook call), `hook/next-call` (a further phase of
 //!   the same request), `hook/4-header-sets`, and `hook/server-scope-request` (a whole
 //!   request's hook under `WasmApacheModuleScope server`: a kept instance), with
-//!   the add-headers example module.
+//!   the add-headers example module;
+//! - `hook/python-first-call` and `hook/python-server-scope-request`: the same with the
+//!   sdk-python add-headers example (an interpreter component).
 //!
-//! `make guests` first (the hello and add-headers guests come from build/guests).
+//! `make all` first (the guests come from build/guests).
 //! Run: cargo bench -p mod_wasm_host
 
 use std::path::{Path, PathBuf};
@@ -93,6 +95,27 @@ fn benches(c: &mut Criterion) {
     c.bench_function("hook/4-header-sets", |b| {
         let instances = RequestInstances::default();
         b.iter(|| instances.run(&four_sets, Phase::Fixups, limits, Scope::Request, Box::new(MemoryHttpdRequest::default())))
+    });
+
+    // The same hook from the sdk-python example (componentize-py: CPython in several
+    // dynamically linked core modules, an 18 MB component): what a request-scope instance
+    // of an interpreter costs without httpd, against the 150 µs.
+    let python = section(&guest("wasm32-wasip2", "python_add_headers.wasm")).module.unwrap().slot;
+    let python = ExtensionRef { slot: python, config: Some(Arc::from("")), order: Default::default() };
+    c.bench_function("hook/python-first-call", |b| {
+        b.iter(|| {
+            let instances = RequestInstances::default();
+            instances.run(&python, Phase::Fixups, limits, Scope::Request, Box::new(MemoryHttpdRequest::default()));
+            instances.end(&mut |_, _| {})
+        })
+    });
+    c.bench_function("hook/python-server-scope-request", |b| {
+        b.iter(|| {
+            let instances = RequestInstances::default();
+            let server = Scope::Server { max: None };
+            instances.run(&python, Phase::Fixups, limits, server, Box::new(MemoryHttpdRequest::default()));
+            instances.end(&mut |_, _| {})
+        })
     });
 
     // An output filter call (filter-probe copies the piece back): per call, and per 64 KiB
