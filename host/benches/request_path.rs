@@ -44,6 +44,13 @@ fn trivial_module() -> PathBuf {
     path
 }
 
+/// One request whose only hook is `module`'s fixups, from its first call to its end.
+fn whole_request(module: &ExtensionRef, scope: Scope, limits: Limits) {
+    let instances = RequestInstances::default();
+    instances.run(module, Phase::Fixups, limits, scope, Box::new(MemoryHttpdRequest::default()));
+    instances.end(&mut |_, _| {})
+}
+
 fn benches(c: &mut Criterion) {
     let trivial = section(&trivial_module());
     let hello = section(&guest("wasm32-wasip1", "hello.wasm"));
@@ -73,21 +80,9 @@ fn benches(c: &mut Criterion) {
     let ext = |config: &str| ExtensionRef { slot: slot.clone(), config: Some(Arc::from(config)), order: Default::default() };
     let limits = Limits::default();
     let (no_edits, four_sets) = (ext(""), ext("set A a; set B b; set C c; set D d"));
-    c.bench_function("hook/first-call", |b| {
-        b.iter(|| {
-            let instances = RequestInstances::default();
-            instances.run(&no_edits, Phase::Fixups, limits, Scope::Request, Box::new(MemoryHttpdRequest::default()));
-            instances.end(&mut |_, _| {})
-        })
-    });
-    c.bench_function("hook/server-scope-request", |b| {
-        b.iter(|| {
-            let instances = RequestInstances::default();
-            let server = Scope::Server { max: None };
-            instances.run(&no_edits, Phase::Fixups, limits, server, Box::new(MemoryHttpdRequest::default()));
-            instances.end(&mut |_, _| {})
-        })
-    });
+    let server = Scope::Server { max: None };
+    c.bench_function("hook/first-call", |b| b.iter(|| whole_request(&no_edits, Scope::Request, limits)));
+    c.bench_function("hook/server-scope-request", |b| b.iter(|| whole_request(&no_edits, server, limits)));
     c.bench_function("hook/next-call", |b| {
         let instances = RequestInstances::default();
         b.iter(|| instances.run(&no_edits, Phase::Fixups, limits, Scope::Request, Box::new(MemoryHttpdRequest::default())))
@@ -102,21 +97,8 @@ fn benches(c: &mut Criterion) {
     // of an interpreter costs without httpd, against the 150 µs.
     let python = section(&guest("wasm32-wasip2", "python_add_headers.wasm")).module.unwrap().slot;
     let python = ExtensionRef { slot: python, config: Some(Arc::from("")), order: Default::default() };
-    c.bench_function("hook/python-first-call", |b| {
-        b.iter(|| {
-            let instances = RequestInstances::default();
-            instances.run(&python, Phase::Fixups, limits, Scope::Request, Box::new(MemoryHttpdRequest::default()));
-            instances.end(&mut |_, _| {})
-        })
-    });
-    c.bench_function("hook/python-server-scope-request", |b| {
-        b.iter(|| {
-            let instances = RequestInstances::default();
-            let server = Scope::Server { max: None };
-            instances.run(&python, Phase::Fixups, limits, server, Box::new(MemoryHttpdRequest::default()));
-            instances.end(&mut |_, _| {})
-        })
-    });
+    c.bench_function("hook/python-first-call", |b| b.iter(|| whole_request(&python, Scope::Request, limits)));
+    c.bench_function("hook/python-server-scope-request", |b| b.iter(|| whole_request(&python, server, limits)));
 
     // An output filter call (filter-probe copies the piece back): per call, and per 64 KiB
     // piece, the largest the host hands a guest.
