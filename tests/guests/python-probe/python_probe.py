@@ -1,7 +1,7 @@
 """A Python extension module for tests/test_sdk_probe.py, built with sdk-python/build.py. Its
 config string picks what fixups does: "raise" (an exception), "none" (returns None),
 "status-200" (a status no hook may answer), anything else: report in response headers what
-it saw. It is also a handler (`SetHandler python-probe`), an output filter (upper case) and
+it saw. It is also a handler (`SetHandler probe`), an output filter (upper case) and
 an authorization provider (`Require NAME header-pass`: X-Pass: yes). tests/guests/js-probe is
 its JavaScript twin."""
 
