@@ -19,8 +19,12 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use host::config::{DirConfig, ModuleRef};
-use host::engine::{start_child, ChildSettings, Loaded, P1State};
-use host::extension::{ChunkEnd, ExtensionRef, FilterKind, FilterStream, Phase, RequestInstances, Scope};
+use host::child;
+use host::engine::ChildSettings;
+use host::program::{P1State, Program};
+use host::config::ExtensionRef;
+use host::extension::{FilterStream, RequestInstances};
+use host::phase::{ChunkEnd, FilterKind, Phase, Scope};
 use host::limits::{Limits, MemoryCap};
 use host::testing::{MemoryHttpdRequest, MemoryRequest};
 use wasmtime::Store;
@@ -33,7 +37,7 @@ fn guest(target: &str, name: &str) -> PathBuf {
 
 fn section(path: &Path) -> DirConfig {
     let slot = host::registry::register(path, |_, _| Ok(())).expect("valid guest");
-    start_child(&ChildSettings { concurrent_requests: 4, cache_dir: None }).expect("engine");
+    child::start(&ChildSettings { concurrent_requests: 4, cache_dir: None }).expect("engine");
     DirConfig { module: Some(ModuleRef { slot, mount: None }), ..Default::default() }
 }
 
@@ -56,7 +60,8 @@ fn benches(c: &mut Criterion) {
     let hello = section(&guest("wasm32-wasip1", "hello.wasm"));
 
     c.bench_function("floor/instantiate+call", |b| {
-        let Some(Ok(Loaded::Core(pre))) = trivial.module.as_ref().unwrap().slot.loaded() else { panic!("not loaded") };
+        let loaded = trivial.module.as_ref().unwrap().slot.ready().expect("loaded");
+        let Some(Program::Core(pre)) = loaded.downcast_ref::<Program>() else { panic!("not a core module") };
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         b.iter(|| {
             runtime.block_on(async {

@@ -1,5 +1,6 @@
-//! The wasmtime side of a child process: one Engine, the WASI linkers, and compiled,
-//! pre-linked code for every configured module.
+//! The wasmtime side of a child process: one Engine (its pooling allocator sized from the
+//! MPM, its code cache, its epoch ticker), and the slots of every configured module filled
+//! with compiled code by each guest kind's loader.
 //!
 //! Only [`start_child`] creates an Engine, and mod_wasm calls it from child_init: an Engine
 //! made in httpd's parent would have its trap handlers replaced by httpd's fatal-signal
@@ -7,49 +8,14 @@
 
 use std::path::PathBuf;
 
-use wasmtime::component::{Component, ResourceTable};
-use wasmtime::{Cache, CacheConfig, Config, Enabled, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module, PoolingAllocationConfig};
-use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::p2::bindings::CommandPre;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime::component::Component;
+use wasmtime::{Cache, CacheConfig, Config, Enabled, Engine, InstanceAllocationStrategy, Module, PoolingAllocationConfig};
 
-use crate::extension::{self, ExtState, ExtensionPre};
-use crate::limits::{MemoryCap, TICK};
-use crate::proxy::HttpState;
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
-use crate::registry::{self, ModuleSlot};
+use crate::limits::TICK;
+use crate::phase::is_extension;
+use crate::registry;
+use crate::slot::{Loaded, ModuleSlot};
 use crate::validate::WasmKind;
-
-/// Store data of a preview1 core module.
-pub struct P1State {
-    pub wasi: WasiP1Ctx,
-    pub cap: MemoryCap,
-}
-
-/// Store data of a preview2 command component.
-pub struct P2State {
-    pub wasi: WasiCtx,
-    pub table: ResourceTable,
-    pub cap: MemoryCap,
-}
-
-impl WasiView for P2State {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
-    }
-}
-
-/// Compiled code, linked against WASI, ready to instantiate per request.
-pub enum Loaded {
-    /// A content handler program: a preview1 core module.
-    Core(InstancePre<P1State>),
-    /// A content handler program: a preview2 command component.
-    Command(CommandPre<P2State>),
-    /// A content handler: a wasi:http component (the `wasi:http/proxy` world).
-    Proxy(ProxyPre<HttpState>),
-    /// An extension module (`WasmApacheModule`).
-    Extension(ExtensionPre),
-}
 
 /// How children build their runtime, from httpd's MPM settings and `WasmCacheDir`.
 #[derive(Clone, Debug)]
@@ -80,7 +46,7 @@ const MEMORIES_PER_COMPONENT: u32 = 2;
 /// (`WasmApacheModuleScope server`: the pool holds at most one per module and request served
 /// at the same moment).
 fn component_instances_per_thread() -> u32 {
-    let extensions = registry::all().iter().filter(|s| extension::is_extension(&s.info().exports)).count();
+    let extensions = registry::all().iter().filter(|s| is_extension(&s.info().exports)).count();
     (2 * extensions as u32 + 1).max(MIN_COMPONENT_INSTANCES_PER_THREAD)
 }
 
@@ -230,11 +196,16 @@ fn compile_into_cache(settings: &ChildSettings) -> Result<(), PrepareError> {
 }
 
 /// Creates this child's Engine, starts its epoch ticker and fills every registered module's
-/// slot. An `Err` means nothing can run here (no Engine, no ticker); the slots then hold
-/// that reason, so every request names it. Per-module failures come back in the list.
-pub fn start_child(settings: &ChildSettings) -> Result<Vec<LoadFailure>, String> {
+/// slot with what `loader` makes of it (the loader is made once, from the Engine: each guest
+/// kind's linker). An `Err` means nothing can run here (no Engine, no ticker, no linker);
+/// the slots then hold that reason, so every request names it. Per-module failures come
+/// back in the list.
+pub fn start_child<L>(settings: &ChildSettings, loader: impl FnOnce(&Engine) -> Result<L, String>) -> Result<Vec<LoadFailure>, String>
+where
+    L: Fn(&Engine, &ModuleSlot) -> Result<Loaded, String>,
+{
     let slots: Vec<_> = registry::all().into_iter().filter(|s| s.loaded().is_none()).collect();
-    let (engine, linkers) = match prepare_engine(settings).and_then(|e| Linkers::new(&e).map(|l| (e, l))) {
+    let (engine, load) = match prepare_engine(settings).and_then(|e| loader(&e).map(|l| (e, l))) {
         Ok(prepared) => prepared,
         Err(reason) => {
             for slot in &slots {
@@ -245,7 +216,7 @@ pub fn start_child(settings: &ChildSettings) -> Result<Vec<LoadFailure>, String>
     };
     let mut failures = Vec::new();
     for slot in &slots {
-        let loaded = load(&engine, &linkers, slot, settings.concurrent_requests);
+        let loaded = load(&engine, slot);
         if let Err(reason) = &loaded {
             failures.push(LoadFailure { path: slot.path().to_owned(), reason: reason.clone() });
         }
@@ -271,52 +242,4 @@ fn start_ticker(engine: Engine) -> Result<(), String> {
         })
         .map(|_| ())
         .map_err(|e| format!("cannot start the epoch ticker thread (no deadline could be kept): {e}"))
-}
-
-struct Linkers {
-    p1: Linker<P1State>,
-    p2: wasmtime::component::Linker<P2State>,
-    proxy: wasmtime::component::Linker<HttpState>,
-    ext: wasmtime::component::Linker<ExtState>,
-}
-
-impl Linkers {
-    fn new(engine: &Engine) -> Result<Linkers, String> {
-        let fail = |e: wasmtime::Error| format!("cannot link WASI: {e:#}");
-        let mut p1 = Linker::<P1State>::new(engine);
-        wasmtime_wasi::p1::add_to_linker_async(&mut p1, |s| &mut s.wasi).map_err(fail)?;
-        let mut p2 = wasmtime::component::Linker::<P2State>::new(engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut p2).map_err(fail)?;
-        let mut proxy = wasmtime::component::Linker::<HttpState>::new(engine);
-        // All of WASI 0.2 as for commands (as `wasmtime serve` links it), plus wasi:http.
-        wasmtime_wasi::p2::add_to_linker_async(&mut proxy).map_err(fail)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut proxy).map_err(fail)?;
-        let ext = extension::linker(engine).map_err(fail)?;
-        Ok(Linkers { p1, p2, proxy, ext })
-    }
-}
-
-fn load(engine: &Engine, linkers: &Linkers, slot: &ModuleSlot, concurrent_requests: u32) -> Result<Loaded, String> {
-    let fail = |e: wasmtime::Error| format!("{e:#}");
-    match slot.info().kind {
-        WasmKind::CoreModule => {
-            let module = Module::from_file(engine, slot.path()).map_err(fail)?;
-            Ok(Loaded::Core(linkers.p1.instantiate_pre(&module).map_err(fail)?))
-        }
-        // Before commands: a Rust binary built for the proxy world also exports wasi:cli/run.
-        WasmKind::Component if slot.info().is_http_proxy() => {
-            let component = Component::from_file(engine, slot.path()).map_err(fail)?;
-            let pre = linkers.proxy.instantiate_pre(&component).map_err(fail)?;
-            Ok(Loaded::Proxy(ProxyPre::new(pre).map_err(fail)?))
-        }
-        WasmKind::Component if slot.info().is_command() => {
-            let component = Component::from_file(engine, slot.path()).map_err(fail)?;
-            let pre = linkers.p2.instantiate_pre(&component).map_err(fail)?;
-            Ok(Loaded::Command(CommandPre::new(pre).map_err(fail)?))
-        }
-        WasmKind::Component => {
-            let component = Component::from_file(engine, slot.path()).map_err(fail)?;
-            Ok(Loaded::Extension(extension::load(&linkers.ext, &component, concurrent_requests).map_err(fail)?))
-        }
-    }
 }

@@ -15,6 +15,9 @@ use bytes::Bytes;
 use wasmtime_wasi::cli::{IsTerminal, StdinStream, StdoutStream};
 use wasmtime_wasi::p2::{InputStream, OutputStream, Pollable, StreamError, StreamResult};
 
+use wasmtime_wasi::I32Exit;
+
+use crate::failure::{one_line, Failure};
 use crate::request::{BodyError, CgiHeaders, LogLevel, Request};
 
 /// The largest CGI header block accepted; a larger one fails the request with 500.
@@ -29,26 +32,41 @@ const STDOUT_WRITE_BUDGET: usize = 64 * 1024;
 /// How the guest's run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunEnd {
-    /// Returned from its entry point (0) or called exit with a code.
+    /// Returned from its entry point (0) or called exit with a code: the program's answer.
     Exited(i32),
-    /// A trap, or the entry point could not be started; the text says which.
-    Failed(String),
-    /// Stopped at its `WasmTimeout`.
-    TimedOut(std::time::Duration),
-    /// No instance could be had (the pool is exhausted): try again later.
-    Unavailable(String),
+    /// It failed: a trap, its deadline, refused memory, no instance; the text says what.
+    Failed(Failure, String),
 }
 
 impl RunEnd {
+    /// A failure of the guest's own, with its kind read from `e` (a trap or refused memory).
+    pub(crate) fn error(e: wasmtime::Error) -> RunEnd {
+        match e.downcast_ref::<I32Exit>() {
+            Some(exit) => RunEnd::Exited(exit.0),
+            None => RunEnd::Failed(Failure::of(&e), one_line(&e)),
+        }
+    }
+
+    /// Instantiation failed: its memory was refused, or no instance could be had.
+    pub(crate) fn instantiate_error(e: wasmtime::Error) -> RunEnd {
+        match Failure::of(&e) {
+            Failure::MemoryRefused => RunEnd::Failed(Failure::MemoryRefused, one_line(&e)),
+            _ => RunEnd::Failed(Failure::Unavailable, format!("cannot instantiate: {}", one_line(&e))),
+        }
+    }
+
+    /// A failure that is the guest's (not a wasmtime error): a broken answer, an entry point
+    /// it lacks.
+    pub(crate) fn broken(reason: impl Into<String>) -> RunEnd {
+        RunEnd::Failed(Failure::Trap, reason.into())
+    }
+
     /// How the run counts in server-status: an exit status is the program's answer, not a
-    /// failure; no instance is the server's shortage, not the guest's.
-    pub(crate) fn failure(&self) -> Option<crate::stats::Failure> {
-        use crate::stats::Failure;
+    /// failure.
+    pub(crate) fn failure(&self) -> Option<Failure> {
         match self {
-            RunEnd::Exited(_) | RunEnd::Unavailable(_) => None,
-            RunEnd::TimedOut(_) => Some(Failure::Timeout),
-            RunEnd::Failed(reason) if crate::limits::MemoryLimitExceeded::is_its_message(reason) => Some(Failure::Memory),
-            RunEnd::Failed(_) => Some(Failure::Trap),
+            RunEnd::Exited(_) => None,
+            RunEnd::Failed(failure, _) => Some(*failure),
         }
     }
 }
@@ -241,10 +259,8 @@ impl<R: Request> Exchange<R> {
         // (what went wrong, the status if nothing was sent, whether the run ended abnormally)
         let failure = match end {
             RunEnd::Exited(0) => None,
-            RunEnd::Exited(code) => Some((format!("exited with status {code}"), 500, false)),
-            RunEnd::Failed(reason) => Some((reason, 500, true)),
-            RunEnd::TimedOut(limit) => Some((crate::limits::deadline_message(limit), 503, true)),
-            RunEnd::Unavailable(reason) => Some((reason, 503, true)),
+            RunEnd::Exited(code) => Some((format!("exited with status {code}"), Failure::Trap.status(), false)),
+            RunEnd::Failed(failure, reason) => Some((reason, failure.status(), true)),
         };
         if let Some((reason, status, abnormal)) = failure {
             if self.body_bytes == 0 {

@@ -23,45 +23,7 @@ pub const MAX_MEMORY_LIMIT: u64 = 4 << 30;
 /// How often the epoch ticker runs: the granularity of deadlines.
 pub const TICK: Duration = Duration::from_millis(10);
 
-/// Parses a duration the way httpd's `Timeout` reads one (a number with `ms`, `s` (the
-/// default), `mi` or `h`), and also with a fraction (`1.5s`) and `m`/`min` for minutes.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number.parse().map_err(|_| format!("`{text}` is not a duration (like 30, 30s, 500ms, 2mi)"))?;
-    let seconds = match unit.trim().to_ascii_lowercase().as_str() {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "mi" | "m" | "min" => value * 60.0,
-        "h" => value * 3600.0,
-        other => return Err(format!("unknown unit `{other}` in `{text}` (use ms, s, mi or h)")),
-    };
-    if !seconds.is_finite() || !(0.001..=86_400.0).contains(&seconds) {
-        return Err(format!("`{text}` is out of range (at least 1ms, at most 24h)"));
-    }
-    Ok(Duration::from_secs_f64(seconds))
-}
 
-/// Parses a size: a whole number of bytes, or with `K`, `M` or `G` (binary multiples).
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: u64 = number.parse().map_err(|_| format!("`{text}` is not a size (like 64M, 512K, 1G)"))?;
-    let shift = match unit.trim().to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
-        "" => 0,
-        "K" => 10,
-        "M" => 20,
-        "G" => 30,
-        _ => return Err(format!("unknown unit in `{text}` (use K, M or G)")),
-    };
-    let bytes = value.checked_shl(shift).filter(|b| b >> shift == value).ok_or(format!("`{text}` is too large"))?;
-    if bytes == 0 || bytes > MAX_MEMORY_LIMIT {
-        return Err(format!("`{text}` is out of range (more than 0, at most 4G)"));
-    }
-    Ok(bytes)
-}
 
 /// The limits one guest call runs under.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,13 +49,6 @@ pub fn deadline_message(timeout: Duration) -> String {
 pub struct MemoryLimitExceeded {
     pub wanted: usize,
     pub limit: u64,
-}
-
-impl MemoryLimitExceeded {
-    /// Whether a run's failure text is this error's (it reaches the handler as text).
-    pub fn is_its_message(text: &str) -> bool {
-        text.starts_with("memory limit exceeded:")
-    }
 }
 
 /// Caps every linear memory of a store at `limit` bytes; growing past it traps.
@@ -199,35 +154,4 @@ fn run_nested<F: Future>(timeout: Duration, call: F) -> Option<F::Output> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        // httpd's Timeout syntax (ap_timeout_parameter_parse).
-        assert_eq!(parse_duration("2mi"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
-        assert!(parse_duration("10 parsecs").unwrap_err().contains("unknown unit"));
-        assert!(parse_duration("0").is_err());
-        // Found by the fuzzer: positive, but zero once converted.
-        assert!(parse_duration(".0000000000000000000000001").is_err());
-        assert!(parse_duration("fast").is_err());
-        assert!(parse_duration("48h").is_err());
-    }
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("65536"), Ok(65536));
-        assert_eq!(parse_size("64K"), Ok(64 << 10));
-        assert_eq!(parse_size("128M"), Ok(128 << 20));
-        assert_eq!(parse_size("1g"), Ok(1 << 30));
-        assert_eq!(parse_size("256MiB"), Ok(256 << 20));
-        assert!(parse_size("5G").unwrap_err().contains("out of range"));
-        assert!(parse_size("12X").unwrap_err().contains("unknown unit"));
-        assert!(parse_size("99999999999999999999G").is_err());
-        assert!(parse_size("-1M").is_err());
-    }
 }

@@ -1,74 +1,17 @@
-//! The modules named in the configuration.
+//! The modules and named definitions of the configuration being read.
 //!
-//! At configuration time (httpd's parent process) each `WasmModule` file is validated and gets
-//! one [`ModuleSlot`], shared by every section that names the same file. The slot is empty
-//! until a child process fills it in child_init with compiled, pre-linked code
-//! ([`crate::engine::start_child`]). Requests reach their slot through the `Arc` in their
-//! directory configuration, never through a lookup by name.
+//! At configuration time (httpd's parent process) each `.wasm` file is validated and gets
+//! one [`ModuleSlot`], shared by every section that names the same file. Requests reach
+//! their slot through the `Arc` in their directory configuration, never through a lookup by
+//! name.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
-use crate::engine::Loaded;
-use crate::extension::{ExtensionRef, Provides};
+use crate::config::ExtensionRef;
+use crate::phase::Provides;
+use crate::slot::ModuleSlot;
 use crate::validate::{self, ValidateError, WasmInfo};
-
-/// One configured `.wasm` file.
-pub struct ModuleSlot {
-    /// Its place in the registry: the index of its counters ([`crate::stats`]).
-    index: usize,
-    path: PathBuf,
-    /// The path as log lines show it, formatted once.
-    name: Arc<str>,
-    info: WasmInfo,
-    loaded: OnceLock<Result<Loaded, String>>,
-}
-
-impl std::fmt::Debug for ModuleSlot {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ModuleSlot").field("path", &self.path).field("kind", &self.info.kind).finish()
-    }
-}
-
-impl ModuleSlot {
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The path as text, for log lines.
-    pub fn name(&self) -> &Arc<str> {
-        &self.name
-    }
-
-    pub fn info(&self) -> &WasmInfo {
-        &self.info
-    }
-
-    /// The compiled module, or why it could not be compiled in this process; `None` before
-    /// child_init (for example in httpd's parent process).
-    /// Its counters for server-status, once mod_wasm has made room for them.
-    pub fn stats(&self) -> Option<&'static crate::stats::ModuleStats> {
-        crate::stats::module(self.index)
-    }
-
-    pub fn loaded(&self) -> Option<&Result<Loaded, String>> {
-        self.loaded.get()
-    }
-
-    /// The compiled module, or why requests cannot use it in this process.
-    pub fn ready(&self) -> Result<&Loaded, String> {
-        match self.loaded.get() {
-            Some(Ok(loaded)) => Ok(loaded),
-            Some(Err(reason)) => Err(format!("could not be prepared in this process: {reason}")),
-            None => Err("not loaded (child_init did not run)".into()),
-        }
-    }
-
-    pub(crate) fn set_loaded(&self, loaded: Result<Loaded, String>) {
-        // A slot is filled once per process; a second start_child call keeps the first result.
-        let _ = self.loaded.set(loaded);
-    }
-}
 
 /// The slots of the configuration being read, deduplicated by canonical path.
 static SLOTS: Mutex<Vec<(PathBuf, Arc<ModuleSlot>)>> = Mutex::new(Vec::new());
@@ -139,14 +82,14 @@ pub fn register(
         source,
     })?;
     if let Some((_, slot)) = slots().iter().find(|(k, _)| *k == key) {
-        check(&path.display().to_string(), &slot.info)?;
+        check(&path.display().to_string(), slot.info())?;
         return Ok(slot.clone());
     }
     let info = validate::check_file(path)?;
     check(&path.display().to_string(), &info)?;
     let name = Arc::from(path.display().to_string());
     let mut slots = slots();
-    let slot = Arc::new(ModuleSlot { index: slots.len(), path: path.to_owned(), name, info, loaded: OnceLock::new() });
+    let slot = Arc::new(ModuleSlot::new(slots.len(), path, name, info));
     slots.push((key, slot.clone()));
     Ok(slot)
 }

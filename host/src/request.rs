@@ -5,6 +5,8 @@
 
 use std::io;
 
+use crate::phase::FilterKind;
+
 /// httpd's log levels, most severe first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {
@@ -166,7 +168,7 @@ pub trait HttpdRequest: Send {
     fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, BodyError>;
     fn write_body(&mut self, data: &[u8]) -> io::Result<()>;
     /// Adds the filter httpd knows as `name` to the request; `Err` says why not.
-    fn add_filter(&mut self, kind: crate::extension::FilterKind, name: &str) -> Result<(), String>;
+    fn add_filter(&mut self, kind: FilterKind, name: &str) -> Result<(), String>;
     /// A subrequest for `target` run up to the handler, not served; `Err` says why it
     /// cannot be made now.
     fn lookup(&mut self, of: LookupOf, target: &str) -> Result<Lookup, String>;
@@ -177,6 +179,26 @@ pub trait HttpdRequest: Send {
     /// Runs `op` on shared store number `store` (checked: granted, within the limits) for
     /// the id `id`: `Ok(Some(value))` for a found get, `Ok(None)` otherwise; `Err` says why the
     /// provider failed.
-    fn store(&mut self, store: usize, id: &[u8], op: crate::store::StoreOp<'_>) -> Result<Option<Vec<u8>>, String>;
+    fn store(&mut self, store: usize, id: &[u8], op: StoreOp<'_>) -> Result<Option<Vec<u8>>, String>;
     fn log(&mut self, level: LogLevel, message: &str);
+}
+
+/// One operation on a store, as mod_wasm hands it to the provider.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreOp<'a> {
+    Get,
+    /// Keep `value` for `ttl_seconds` (1 to `store::MAX_TTL`).
+    Set { value: &'a [u8], ttl_seconds: u32 },
+    Delete,
+}
+
+impl StoreOp<'_> {
+    /// The verb log lines use.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            StoreOp::Get => "get",
+            StoreOp::Set { .. } => "set",
+            StoreOp::Delete => "delete",
+        }
+    }
 }

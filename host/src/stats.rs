@@ -8,7 +8,8 @@
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
-use crate::extension::{FilterKind, Phase, Stage};
+use crate::failure::Failure;
+use crate::phase::{FilterKind, Phase, Stage};
 
 /// What a guest call was for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,16 +18,6 @@ pub enum Call {
     Request,
     /// An extension module's hook, filter or provider call.
     Extension(Stage),
-}
-
-/// How a call failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Failure {
-    /// A trap, a panic, a broken answer: anything but the two below.
-    Trap,
-    Timeout,
-    /// Refused memory past `WasmMemoryLimit`.
-    Memory,
 }
 
 const STAGES: usize = 1 + Phase::COUNT + FilterKind::COUNT + 1;
@@ -38,7 +29,7 @@ const BUCKETS: usize = 112;
 // Offsets of one module's counters.
 const CALLS: usize = 0;
 const FAILURES: usize = CALLS + STAGES;
-const TIME_NS: usize = FAILURES + 3;
+const TIME_NS: usize = FAILURES + Failure::COUNTED.len();
 const TIMED_CALLS: usize = TIME_NS + 1;
 const LIVE: usize = TIMED_CALLS + 1;
 const POOLED: usize = LIVE + 1;
@@ -83,10 +74,11 @@ pub fn module(index: usize) -> Option<&'static ModuleStats> {
 pub struct ModuleStats([AtomicU64; PER_MODULE]);
 
 impl ModuleStats {
-    /// A call to `stage` that took `took` and ended with `failure`, if any.
+    /// A call to `stage` that took `took` and ended with `failure`, if any (one that
+    /// [`Failure::counted`] says is not the guest's is not counted as a failure).
     pub fn call(&self, call: Call, took: Duration, failure: Option<Failure>) {
         self.0[CALLS + call.index()].fetch_add(1, Relaxed);
-        if let Some(failure) = failure {
+        if let Some(failure) = failure.filter(|f| f.counted()) {
             self.0[FAILURES + failure as usize].fetch_add(1, Relaxed);
         }
         let ns = took.as_nanos().min(u64::MAX as u128) as u64;
@@ -118,7 +110,7 @@ impl ModuleStats {
             calls: Call::all().map(|c| (c, get(CALLS + c.index()))).filter(|(_, n)| *n > 0).collect(),
             traps: get(FAILURES + Failure::Trap as usize),
             timeouts: get(FAILURES + Failure::Timeout as usize),
-            memory_refusals: get(FAILURES + Failure::Memory as usize),
+            memory_refusals: get(FAILURES + Failure::MemoryRefused as usize),
             mean_us: if timed == 0 { 0.0 } else { get(TIME_NS) as f64 / timed as f64 / 1000.0 },
             p99_us: percentile(&histogram, 0.99),
             // Gauges are changed by ±1 from many processes; read them as signed.

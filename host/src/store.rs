@@ -6,7 +6,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::registry::ModuleSlot;
+pub use crate::request::StoreOp;
+use crate::slot::ModuleSlot;
 
 /// The longest key, in bytes. The providers keep a key as hex with a prefix in 254 bytes
 /// (redis, memcache); with the store's name in front, 64 bytes stay well inside that.
@@ -18,26 +19,6 @@ pub const MAX_VALUE: usize = 64 * 1024;
 pub const MAX_TTL: u32 = 30 * 24 * 3600;
 /// The longest store name.
 pub const MAX_NAME: usize = 32;
-
-/// One operation on a store, as mod_wasm hands it to the provider.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StoreOp<'a> {
-    Get,
-    /// Keep `value` for `ttl_seconds` (1 to [`MAX_TTL`]).
-    Set { value: &'a [u8], ttl_seconds: u32 },
-    Delete,
-}
-
-impl StoreOp<'_> {
-    /// The verb log lines use.
-    pub fn verb(&self) -> &'static str {
-        match self {
-            StoreOp::Get => "get",
-            StoreOp::Set { .. } => "set",
-            StoreOp::Delete => "delete",
-        }
-    }
-}
 
 struct StoreDef {
     name: String,

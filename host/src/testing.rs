@@ -118,7 +118,7 @@ pub struct MemoryHttpdRequest {
     pub entries: Vec<(Table, String, String)>,
     pub logs: Vec<(LogLevel, String)>,
     /// Filters added by the guest, in order.
-    pub filters: Vec<(crate::extension::FilterKind, String)>,
+    pub filters: Vec<(crate::phase::FilterKind, String)>,
     /// Shared stores: (store, id) → value.
     pub stores: std::collections::HashMap<(usize, Vec<u8>), Vec<u8>>,
 }
@@ -186,7 +186,7 @@ impl HttpdRequest for MemoryHttpdRequest {
     fn write_body(&mut self, _: &[u8]) -> io::Result<()> {
         Ok(())
     }
-    fn add_filter(&mut self, kind: crate::extension::FilterKind, name: &str) -> Result<(), String> {
+    fn add_filter(&mut self, kind: crate::phase::FilterKind, name: &str) -> Result<(), String> {
         self.filters.push((kind, name.to_owned()));
         Ok(())
     }
@@ -200,12 +200,12 @@ impl HttpdRequest for MemoryHttpdRequest {
         self.uri = uri.to_owned();
         Ok(())
     }
-    fn store(&mut self, store: usize, id: &[u8], op: crate::store::StoreOp<'_>) -> Result<Option<Vec<u8>>, String> {
+    fn store(&mut self, store: usize, id: &[u8], op: crate::request::StoreOp<'_>) -> Result<Option<Vec<u8>>, String> {
         let key = (store, id.to_vec());
         Ok(match op {
-            crate::store::StoreOp::Get => self.stores.get(&key).cloned(),
-            crate::store::StoreOp::Set { value, .. } => self.stores.insert(key, value.to_vec()).and(None),
-            crate::store::StoreOp::Delete => self.stores.remove(&key).and(None),
+            crate::request::StoreOp::Get => self.stores.get(&key).cloned(),
+            crate::request::StoreOp::Set { value, .. } => self.stores.insert(key, value.to_vec()).and(None),
+            crate::request::StoreOp::Delete => self.stores.remove(&key).and(None),
         })
     }
     fn log(&mut self, level: LogLevel, message: &str) {

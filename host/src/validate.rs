@@ -25,6 +25,9 @@ const WASI_P1_FUNCTIONS: &[&str] = &[
 /// The interface a WASI preview2 command component exports.
 const WASI_CLI_RUN: &str = "wasi:cli/run@0.2.";
 
+/// The interface a wasi:http component exports (any 0.2 version).
+pub const INCOMING_HANDLER: &str = "wasi:http/incoming-handler@0.2.";
+
 /// The WASI preview2 packages wasmtime-wasi provides to components.
 const WASI_P2_PACKAGES: &[&str] =
     &["wasi:cli/", "wasi:clocks/", "wasi:filesystem/", "wasi:io/", "wasi:random/", "wasi:sockets/"];
@@ -60,7 +63,7 @@ impl WasmInfo {
 
     /// A component that exports `wasi:http/incoming-handler` (the `wasi:http/proxy` world).
     pub fn is_http_proxy(&self) -> bool {
-        self.kind == WasmKind::Component && self.exports.iter().any(|e| e.starts_with(crate::proxy::INCOMING_HANDLER))
+        self.kind == WasmKind::Component && self.exports.iter().any(|e| e.starts_with(INCOMING_HANDLER))
     }
 }
 

@@ -5,8 +5,12 @@
 use std::sync::{Arc, Mutex};
 
 use host::config::DirConfig;
-use host::engine::{start_child, ChildSettings, Loaded};
-use host::extension::{ChunkEnd, ExtensionRef, FilterKind, FilterOutcome, FilterStream, HookOutcome, Phase, RequestInstances, Scope};
+use host::child;
+use host::engine::ChildSettings;
+use host::config::ExtensionRef;
+use host::extension::{FilterStream, RequestInstances};
+use host::phase::{ChunkEnd, FilterKind, FilterOutcome, HookOutcome, Phase, Scope};
+use host::failure::Failure;
 use host::limits::Limits;
 use host::{BodyError, Field, HttpdRequest, LogLevel, Table};
 
@@ -99,7 +103,7 @@ impl HttpdRequest for TestRequest {
     fn internal_redirect(&mut self, _: &str) -> Result<(), String> {
         Err("no redirects in these tests".into())
     }
-    fn store(&mut self, _: usize, _: &[u8], _: host::store::StoreOp<'_>) -> Result<Option<Vec<u8>>, String> {
+    fn store(&mut self, _: usize, _: &[u8], _: host::request::StoreOp<'_>) -> Result<Option<Vec<u8>>, String> {
         Err("no shared stores in these tests".into())
     }
     fn log(&mut self, level: LogLevel, message: &str) {
@@ -108,8 +112,8 @@ impl HttpdRequest for TestRequest {
 }
 
 /// The test guests ext-probe and filter-probe, loaded once for the process.
-fn slots() -> [Arc<host::registry::ModuleSlot>; 2] {
-    static SLOTS: Mutex<Option<[Arc<host::registry::ModuleSlot>; 2]>> = Mutex::new(None);
+fn slots() -> [Arc<host::slot::ModuleSlot>; 2] {
+    static SLOTS: Mutex<Option<[Arc<host::slot::ModuleSlot>; 2]>> = Mutex::new(None);
     let mut slots = SLOTS.lock().unwrap();
     slots
         .get_or_insert_with(|| {
@@ -119,7 +123,7 @@ fn slots() -> [Arc<host::registry::ModuleSlot>; 2] {
                 host::registry::register(&path, host::extension::check_module).unwrap()
             };
             let loaded = [load("ext_probe.wasm"), load("filter_probe.wasm")];
-            start_child(&ChildSettings { concurrent_requests: 4, cache_dir: None }).unwrap();
+            child::start(&ChildSettings { concurrent_requests: 4, cache_dir: None }).unwrap();
             loaded
         })
         .clone()
@@ -140,8 +144,8 @@ fn probe(config: &str) -> ExtensionRef {
 
 fn kept(ext: &ExtensionRef) -> usize {
     match ext.slot.ready() {
-        Ok(Loaded::Extension(pre)) => pre.kept_count(),
-        _ => panic!("not an extension"),
+        Ok(loaded) => loaded.downcast_ref::<host::extension::ExtensionPre>().expect("an extension").kept_count(),
+        Err(reason) => panic!("not loaded: {reason}"),
     }
 }
 
@@ -178,9 +182,9 @@ fn a_trap_fails_the_phase_and_every_later_one_and_the_instance_is_not_kept() {
     let mut trapping = TestRequest::new("/x", &seen);
     trapping.args = Some("trap".into());
     let before = kept(&ext);
-    assert_eq!(instances.run(&ext, Phase::AccessChecker, limits(), SERVER, trapping), HookOutcome::Failed(500));
+    assert_eq!(instances.run(&ext, Phase::AccessChecker, limits(), SERVER, trapping), HookOutcome::Failed(Failure::Trap));
     assert!(seen.lock().unwrap().logs.iter().any(|l| l.contains("access-checker: wasm trap")), "{:?}", seen.lock().unwrap().logs);
-    assert_eq!(instances.run(&ext, Phase::Handler, limits(), SERVER, TestRequest::new("/x", &seen)), HookOutcome::Failed(500));
+    assert_eq!(instances.run(&ext, Phase::Handler, limits(), SERVER, TestRequest::new("/x", &seen)), HookOutcome::Failed(Failure::Trap));
     assert_eq!(body(&seen), "", "the trapped instance was entered again");
     instances.end(&mut |_, _| {});
     assert!(kept(&ext) <= before, "a trapped instance went back to the pool");
@@ -248,7 +252,7 @@ fn answers_that_mean_nothing_in_a_phase_fail_with_500_and_a_line() {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let instances = RequestInstances::default();
     let outcome = instances.run(&ext, Phase::AccessChecker, limits(), Scope::Request, TestRequest::new("/status-0", &seen));
-    assert_eq!(outcome, HookOutcome::Failed(500));
+    assert_eq!(outcome, HookOutcome::Failed(Failure::Trap));
     let logs = seen.lock().unwrap().logs.clone();
     assert_eq!(logs.len(), 1, "{logs:?}");
     assert!(logs[0].contains("ext_probe.wasm: access-checker: returned http-status(0)"), "{logs:?}");
@@ -281,7 +285,7 @@ fn a_filter_answer_outside_the_rules_fails_with_a_line() {
     let instances = RequestInstances::default();
     let req = TestRequest::new("/x", &seen);
     let outcome = instances.filter(&filter, FilterKind::Output, &mut FilterStream::default(), limits(), Scope::Request, req, b"x", ChunkEnd::More);
-    assert_eq!(outcome, FilterOutcome::Failed(500));
+    assert_eq!(outcome, FilterOutcome::Failed(Failure::Trap));
     let logs = seen.lock().unwrap().logs.clone();
     assert!(logs.len() == 1 && logs[0].contains("filter_probe.wasm: output-filter: returned http-status(200)"), "{logs:?}");
     instances.end(&mut |_, _| {});

@@ -2,7 +2,8 @@
 //! and traps, without Apache. (tests/ at the repository root runs the real thing.)
 
 use host::config::{DirConfig, ModuleRef};
-use host::engine::{start_child, ChildSettings};
+use host::child;
+use host::engine::ChildSettings;
 use host::testing::MemoryRequest;
 use host::{BodyError, Outcome};
 
@@ -13,7 +14,7 @@ fn section(name: &str, wat: &str, cgi: bool) -> DirConfig {
     let path = dir.join(format!("{name}.wasm"));
     std::fs::write(&path, wat::parse_str(wat).unwrap()).unwrap();
     let slot = host::registry::register(&path, |_, _| Ok(())).unwrap();
-    let failures = start_child(&ChildSettings { concurrent_requests: 2, cache_dir: None }).unwrap();
+    let failures = child::start(&ChildSettings { concurrent_requests: 2, cache_dir: None }).unwrap();
     assert!(failures.is_empty(), "{failures:?}");
     DirConfig {
         module: Some(ModuleRef { slot, mount: None }),

@@ -7,6 +7,43 @@ void *wasm_create_dir_config(apr_pool_t *pool, char *_dir);
 
 void *wasm_merge_dir_config(apr_pool_t *pool, void *base, void *add);
 
+/**
+ * The C library's `free`, which releases what Rust allocated (crate::ALLOCATOR).
+ */
+extern void free(void *data);
+
+int wasm_handler(request_rec *r);
+
+/**
+ * pre_config runs before each reading of the configuration (start, dry run, restart).
+ */
+int wasm_pre_config(apr_pool_t *pconf, apr_pool_t *_plog, apr_pool_t *_ptemp);
+
+/**
+ * After the configuration is read: check that children will be able to reserve what the
+ * pooling allocator needs and compile every module (into the cache), so that a too-low
+ * address-space limit or a module wasmtime cannot compile stops startup with a clear
+ * message instead of failing in every child.
+ */
+int wasm_post_config(apr_pool_t *pconf, apr_pool_t *_plog, apr_pool_t *_ptemp, server_rec *s);
+
+/**
+ * Builds this child's runtime: the Engine and compiled code for every configured module.
+ */
+void wasm_child_init(apr_pool_t *pchild, server_rec *s);
+
+/**
+ * Registers the filter a failed insert-filter hook adds (called from mod_wasm.c's
+ * register_hooks). The phase hooks themselves are registered by [`register_phase_hooks`],
+ * as the configuration names modules.
+ */
+void wasm_register_hook_failed_filter(void);
+
+/**
+ * mod_status's status_hook: one section per module.
+ */
+int wasm_status_hook(request_rec *r, int flags);
+
 const char *wasm_cmd_module(cmd_parms *cmd, void *cfg, const char *arg);
 
 const char *wasm_cmd_entry_point(cmd_parms *cmd, void *cfg, const char *arg);
@@ -64,42 +101,5 @@ const char *wasm_cmd_timeout(cmd_parms *cmd, void *cfg, const char *arg);
 const char *wasm_cmd_memory_limit(cmd_parms *cmd, void *cfg, const char *arg);
 
 const char *wasm_cmd_cache_dir(cmd_parms *cmd, void *cfg, const char *arg);
-
-/**
- * Registers the filter a failed insert-filter hook adds (called from mod_wasm.c's
- * register_hooks). The phase hooks themselves are registered by [`register_phase_hooks`],
- * as the configuration names modules.
- */
-void wasm_register_hook_failed_filter(void);
-
-/**
- * The C library's `free`, which releases what Rust allocated (crate::ALLOCATOR).
- */
-extern void free(void *data);
-
-/**
- * pre_config runs before each reading of the configuration (start, dry run, restart).
- */
-int wasm_pre_config(apr_pool_t *pconf, apr_pool_t *_plog, apr_pool_t *_ptemp);
-
-/**
- * After the configuration is read: check that children will be able to reserve what the
- * pooling allocator needs and compile every module (into the cache), so that a too-low
- * address-space limit or a module wasmtime cannot compile stops startup with a clear
- * message instead of failing in every child.
- */
-int wasm_post_config(apr_pool_t *pconf, apr_pool_t *_plog, apr_pool_t *_ptemp, server_rec *s);
-
-/**
- * Builds this child's runtime: the Engine and compiled code for every configured module.
- */
-void wasm_child_init(apr_pool_t *pchild, server_rec *s);
-
-int wasm_handler(request_rec *r);
-
-/**
- * mod_status's status_hook: one section per module.
- */
-int wasm_status_hook(request_rec *r, int flags);
 
 #endif  /* MOD_WASM_FFI_H */

@@ -6,14 +6,15 @@
 use std::ffi::c_void;
 use std::os::raw::c_char;
 
-use host::extension::{AuthzOutcome, Provides};
+use host::phase::{AuthzOutcome, Provides};
 use host::LogLevel;
 
 use crate::boundary::guard;
-use crate::directives::dir_config;
-use crate::extensions::{request_instances, HookRequest};
+use crate::config::dir_config;
+use crate::request::HookRequest;
+use crate::request_state::request_instances;
 use crate::ffi::*;
-use crate::request::log_request;
+use crate::log::log_request;
 
 /// How many providers a configuration may define: each has its own function, which is how
 /// a call knows its definition (httpd does not pass the provider's name).

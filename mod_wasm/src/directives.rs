@@ -8,99 +8,14 @@ use std::path::{Path, PathBuf};
 use std::ptr;
 
 use host::config::{DirConfig, ModuleRef};
-use host::extension::{HookOrder, Provides};
+use host::config::{values, ExtensionRef};
+use host::phase::{exported_phases, HookOrder, Provides};
+use host::extension::{check_module, check_provider_module};
 use host::validate::{self, WasmInfo, WasmKind};
 
 use crate::boundary::guard;
+use crate::config::dir_config_mut;
 use crate::ffi::*;
-
-/// Allocates a config in `pool`, freed by the pool's cleanup.
-///
-/// # Safety
-/// `pool` must be a live pool.
-unsafe fn into_pool(pool: *mut apr_pool_t, cfg: DirConfig) -> *mut c_void {
-    unsafe extern "C" fn drop_config(data: *mut c_void) -> apr_status_t {
-        guard(|_| (), || {
-            // SAFETY: `data` is the Box::into_raw below; the pool runs this cleanup once.
-            drop(unsafe { Box::from_raw(data as *mut DirConfig) })
-        });
-        APR_SUCCESS as apr_status_t
-    }
-    let data = Box::into_raw(Box::new(cfg)) as *mut c_void;
-    // SAFETY: `pool` is live (caller); the cleanup frees `data` when the pool goes.
-    unsafe { apr_pool_cleanup_register(pool, data, Some(drop_config), Some(apr_pool_cleanup_null)) };
-    data
-}
-
-/// What create/merge hand to httpd when they failed (a panic, caught): not a config, but a
-/// mark that hooks and directives recognise, so nothing dereferences a NULL later.
-static UNUSABLE: u8 = 0;
-
-fn unusable() -> *mut c_void {
-    std::ptr::addr_of!(UNUSABLE) as *mut c_void
-}
-
-/// Why a section's configuration cannot be used.
-pub const UNUSABLE_CONFIG: &str =
-    "mod_wasm could not build this section's configuration (see the error log at startup)";
-
-/// A section's config as [`wasm_create_dir_config`] or [`wasm_merge_dir_config`] made it,
-/// shared: httpd hands the same config to every thread serving requests.
-///
-/// # Safety
-/// `cfg` must be NULL or come from `wasm_create_dir_config` / `wasm_merge_dir_config`, and
-/// its pool must outlive `'a`.
-pub unsafe fn dir_config<'a>(cfg: *mut c_void) -> Result<&'a DirConfig, &'static str> {
-    if cfg.is_null() || cfg == unusable() {
-        return Err(UNUSABLE_CONFIG);
-    }
-    // SAFETY: not NULL nor the mark, so a DirConfig made by into_pool (caller's contract);
-    // nothing writes to it once httpd serves requests.
-    Ok(unsafe { &*(cfg as *const DirConfig) })
-}
-
-/// The config of the section a directive stands in, for that directive to change. Only
-/// while httpd reads its configuration: one thread, no request sees the config yet.
-///
-/// # Safety
-/// As [`dir_config`], and called only from directive handlers.
-unsafe fn dir_config_mut<'a>(cfg: *mut c_void) -> Result<&'a mut DirConfig, &'static str> {
-    if cfg.is_null() || cfg == unusable() {
-        return Err(UNUSABLE_CONFIG);
-    }
-    // SAFETY: a DirConfig made by into_pool; configuration reading is single-threaded and
-    // no other reference to this section's config is alive during a directive handler.
-    Ok(unsafe { &mut *(cfg as *mut DirConfig) })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn wasm_create_dir_config(pool: *mut apr_pool_t, _dir: *mut c_char) -> *mut c_void {
-    // SAFETY: httpd passes its configuration pool.
-    guard(|_| unusable(), || unsafe { into_pool(pool, DirConfig::default()) })
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn wasm_merge_dir_config(
-    pool: *mut apr_pool_t,
-    base: *mut c_void,
-    add: *mut c_void,
-) -> *mut c_void {
-    // Configs are read-only once httpd serves requests, so when one side sets nothing the
-    // other is the merged config as it is (httpd itself shares configs of modules without a
-    // merge function): most requests merge without allocating.
-    guard(|_| unusable(), || {
-        // SAFETY: httpd passes two configs made by create/merge, and a pool that lives as
-        // long as the merged result is used.
-        let (outer, inner) = unsafe { (dir_config(base), dir_config(add)) };
-        match (outer, inner) {
-            (Ok(_), Ok(inner)) if inner.is_empty() => base,
-            (Ok(outer), Ok(_)) if outer.is_empty() => add,
-            // SAFETY: as above.
-            (Ok(outer), Ok(inner)) => unsafe { into_pool(pool, DirConfig::merge(outer, inner)) },
-            _ => unusable(),
-        }
-    })
-}
 
 /// Runs a directive handler: NULL on success, else the message copied into the config pool.
 ///
@@ -374,12 +289,12 @@ pub unsafe extern "C" fn wasm_cmd_apache_module(
     unsafe {
         directive(cmd, |c| {
             let path = server_path(cmd, &c_str(path))?;
-            let slot = host::registry::register(&path, host::extension::check_module).map_err(|e| e.to_string())?;
+            let slot = host::registry::register(&path, check_module).map_err(|e| e.to_string())?;
             // The last two arguments are NULL when absent.
-            let order = if order.is_null() { HookOrder::default() } else { HookOrder::parse(&c_str(order))? };
+            let order = if order.is_null() { HookOrder::default() } else { values::hook_order(&c_str(order))? };
             let config = (!config.is_null()).then(|| std::sync::Arc::from(c_str(config)));
-            crate::extensions::register_phase_hooks(host::extension::exported_phases(&slot.info().exports), order);
-            c.add_extension(host::extension::ExtensionRef { slot, config, order });
+            crate::phases::register_phase_hooks(exported_phases(&slot.info().exports), order);
+            c.add_extension(ExtensionRef { slot, config, order });
             Ok(())
         }, cfg)
     }
@@ -411,10 +326,10 @@ pub unsafe extern "C" fn wasm_cmd_define(
                 crate::authz::check_name_free(&name, (*cmd).temp_pool)?;
             }
             let path = server_path(cmd, &c_str(path))?;
-            let check = host::extension::check_provider_module(provides);
+            let check = check_provider_module(provides);
             let slot = host::registry::register(&path, check).map_err(|e| e.to_string())?;
             let config = (!config.is_null()).then(|| std::sync::Arc::from(c_str(config)));
-            let module = host::extension::ExtensionRef { slot, config, order: Default::default() };
+            let module = ExtensionRef { slot, config, order: Default::default() };
             let def = host::registry::Definition { name: name.clone(), provides, module };
             let index = host::registry::define(def, crate::MAX_NUMBERED)?;
             match provides {
@@ -452,7 +367,7 @@ pub unsafe extern "C" fn wasm_cmd_shared_store_grant(
     unsafe {
         directive(cmd, |_| {
             let path = server_path(cmd, &c_str(path))?;
-            let slot = host::registry::register(&path, host::extension::check_module).map_err(|e| e.to_string())?;
+            let slot = host::registry::register(&path, check_module).map_err(|e| e.to_string())?;
             host::store::grant(&c_str(name), slot)
         }, cfg)
     }
@@ -472,7 +387,7 @@ pub unsafe extern "C" fn wasm_cmd_apache_module_scope(
             set_once(&mut c.extension_scope, || {
                 // The second argument is NULL when absent.
                 let (scope, max) = (c_str(scope), (!max.is_null()).then(|| c_str(max)));
-                host::extension::Scope::parse(&scope, max.as_deref())
+                values::scope(&scope, max.as_deref())
             })
         }, cfg)
     }
@@ -484,7 +399,7 @@ pub unsafe extern "C" fn wasm_cmd_http_outgoing(cmd: *mut cmd_parms, cfg: *mut c
     // and NUL-terminated arguments, while it reads the configuration on one thread.
     unsafe {
         directive(cmd, |c| {
-            c.add_outgoing(host::proxy::Origin::parse(&c_str(arg))?);
+            c.add_outgoing(values::Origin::parse(&c_str(arg))?);
             check_settings_for_kind(c)
         }, cfg)
     }
@@ -495,7 +410,7 @@ pub unsafe extern "C" fn wasm_cmd_timeout(cmd: *mut cmd_parms, cfg: *mut c_void,
     // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
     // and NUL-terminated arguments, while it reads the configuration on one thread.
     unsafe {
-        directive(cmd, |c| set_once(&mut c.timeout, || host::limits::parse_duration(&c_str(arg))), cfg)
+        directive(cmd, |c| set_once(&mut c.timeout, || values::duration(&c_str(arg))), cfg)
     }
 }
 
@@ -504,7 +419,7 @@ pub unsafe extern "C" fn wasm_cmd_memory_limit(cmd: *mut cmd_parms, cfg: *mut c_
     // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
     // and NUL-terminated arguments, while it reads the configuration on one thread.
     unsafe {
-        directive(cmd, |c| set_once(&mut c.memory_limit, || host::limits::parse_size(&c_str(arg))), cfg)
+        directive(cmd, |c| set_once(&mut c.memory_limit, || values::size(&c_str(arg))), cfg)
     }
 }
 
@@ -532,11 +447,11 @@ pub unsafe extern "C" fn wasm_cmd_cache_dir(cmd: *mut cmd_parms, cfg: *mut c_voi
         directive(cmd, |_| {
             let arg = c_str(arg);
             let setting = if arg.eq_ignore_ascii_case("off") {
-                crate::hooks::CacheSetting::Off
+                crate::lifecycle::CacheSetting::Off
             } else {
-                crate::hooks::CacheSetting::Dir(server_path(cmd, &arg)?)
+                crate::lifecycle::CacheSetting::Dir(server_path(cmd, &arg)?)
             };
-            crate::hooks::set_cache(setting);
+            crate::lifecycle::set_cache(setting);
             Ok(())
         }, cfg)
     }

@@ -13,16 +13,21 @@ use std::os::raw::c_char;
 use std::ptr;
 use std::sync::Arc;
 
-use host::extension::{ChunkEnd, FilterKind, FilterOutcome, FilterStream, Provides, Scope};
+use host::extension::FilterStream;
+use host::failure::Failure;
+use host::phase::{ChunkEnd, FilterKind, FilterOutcome, Provides, Scope};
 use host::limits::Limits;
 use host::registry::Definition;
 use host::LogLevel;
 
 use crate::boundary::guard;
-use crate::directives::dir_config;
-use crate::extensions::{request_instances, HookRequest};
+use crate::config::dir_config;
+use crate::pool::pool_owned;
+use crate::request::HookRequest;
+use crate::request_state::{already_answered, request_instances};
 use crate::ffi::*;
-use crate::request::{end_with_error, log_request};
+use crate::log::log_request;
+use crate::request::end_with_error;
 
 /// The most bytes one guest call is given.
 const PIECE: usize = 64 * 1024;
@@ -108,15 +113,8 @@ unsafe fn state<'a, S>(
             }
         };
         let settings = dir_config(module_config((*r).per_dir_config)).map(|cfg| (cfg.limits(), cfg.extension_scope()));
-        let filtering = Box::into_raw(Box::new(Filtering { def, kind, settings, stream: Cell::default(), state: new(r) }));
-        unsafe extern "C" fn free<S>(data: *mut c_void) -> apr_status_t {
-            guard(|_| (), || {
-                // SAFETY: the Box made above; the request's pool runs this once, after its filters.
-                drop(unsafe { Box::from_raw(data as *mut Filtering<S>) })
-            });
-            APR_SUCCESS as apr_status_t
-        }
-        apr_pool_cleanup_register((*r).pool, filtering as *mut c_void, Some(free::<S>), Some(apr_pool_cleanup_null));
+        // Dropped by the request's pool, after its filters.
+        let filtering = pool_owned((*r).pool, Filtering { def, kind, settings, stream: Cell::default(), state: new(r) });
         (*f).ctx = filtering as *mut c_void;
         Some(&*filtering)
     }
@@ -133,7 +131,7 @@ unsafe fn call_guest<S>(r: *mut request_rec, filtering: &Filtering<S>, data: &[u
         Err(reason) => {
             // SAFETY: `r` is live.
             unsafe { log_request(r, LogLevel::Error, reason) };
-            return FilterOutcome::Failed(500);
+            return FilterOutcome::Failed(Failure::Trap);
         }
     };
     // SAFETY: `r` is live; the instances live as long as its original request's pool.
@@ -373,7 +371,7 @@ impl Output {
                     Err(self.cut(f, bb))
                 }
                 FilterOutcome::Failed(_) if self.started.get() => Err(self.cut(f, bb)),
-                FilterOutcome::Status(status) | FilterOutcome::Failed(status) => Err(self.replace_with(f, bb, status)),
+                refused => Err(self.replace_with(f, bb, refused.refusal().unwrap_or(Failure::Trap.status()))),
             }
         }
     }
@@ -558,9 +556,9 @@ unsafe fn filter_input(
                     st.pending.extend_from_slice(&data);
                     st.passing = true;
                 }
-                FilterOutcome::Status(status) | FilterOutcome::Failed(status) => {
+                refused => {
                     st.refused = true;
-                    return refuse(r, alloc, status);
+                    return refuse(r, alloc, refused.refusal().unwrap_or(Failure::Trap.status()));
                 }
             }
             st.ended = end;
@@ -589,7 +587,7 @@ unsafe fn filter_input(
 unsafe fn refuse(r: *mut request_rec, alloc: *mut apr_bucket_alloc_t, status: u16) -> apr_status_t {
     // SAFETY: caller's contract.
     unsafe {
-        if crate::extensions::already_answered(r).is_some() {
+        if already_answered(r).is_some() {
             return AP_FILTER_ERROR;
         }
         // Once the response has begun, only a 502 makes httpd cut it rather than end it as if

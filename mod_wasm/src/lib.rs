@@ -1,6 +1,7 @@
 //! The Apache side of mod_wasm: the C ABI that mod_wasm.c calls (directives, hooks) and
-//! [`host::Request`] implemented over `request_rec`. Every call into httpd or APR lives in
-//! this crate; everything about WebAssembly lives in `host`.
+//! the host's request traits implemented over `request_rec`. Every call into httpd or APR
+//! lives in this crate; everything about WebAssembly lives in `host`. The modules stand on
+//! floors and import only from their own floor or below (docs/architecture.md).
 #![allow(clippy::missing_safety_doc)]
 // Every unsafe operation sits in its own block with a `// SAFETY:` line saying why it holds
 // (tests/test_source_rules.py checks the comments).
@@ -18,16 +19,25 @@ macro_rules! numbered {
 /// How many functions [`numbered!`] makes: the most definitions of one kind.
 const MAX_NUMBERED: usize = 64;
 
-mod authz;
+// Ground: httpd's API, the panic boundary, the log, pool-owned values, the configuration.
 mod boundary;
-pub mod directives;
-pub mod extensions;
+mod config;
 mod ffi;
-mod filters;
-pub mod hooks;
+mod log;
+mod pool;
+// The seams to httpd's request: its state, the socache stores, the adapter over request_rec.
 mod request;
-pub mod status;
+mod request_state;
 mod stores;
+// One file per httpd concern.
+mod authz;
+mod filters;
+mod handler;
+mod lifecycle;
+mod phases;
+mod status;
+// On top: the directive handlers, which register into the concerns below.
+mod directives;
 
 /// Rust's allocations are the C library's malloc: a filter's output is handed to APR as heap
 /// buckets that `free()` releases, without a copy (filters.rs). Stated here so that no other

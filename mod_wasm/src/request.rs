@@ -1,16 +1,21 @@
-//! [`host::Request`] over httpd's `request_rec`: the request body from the input filters, the
-//! response into the output filters, CGI headers through httpd's own parser, logging through
-//! `ap_log_rerror` with our module index.
+//! The adapters over httpd's `request_rec`: [`host::Request`] for the content handler (the
+//! request body from the input filters, the response into the output filters, CGI headers
+//! through httpd's own parser) and [`host::HttpdRequest`] for extension modules' calls, and
+//! the ways a response ends.
 
-use std::ffi::{c_void, CString};
+use std::ffi::c_void;
 use std::io;
-use std::ptr;
 use std::os::raw::{c_char, c_int};
+use std::ptr;
 
-use host::{BodyError, CgiHeaders, HttpHead, LogLevel};
+use host::phase::FilterKind;
+use host::request::{Lookup, LookupOf, StoreOp};
+use host::{BodyError, CgiHeaders, Field, HttpHead, HttpdRequest, LogLevel, Table};
 
 use crate::boundary::guard;
 use crate::ffi::*;
+use crate::log::{log_request, status_text};
+use crate::request_state::{already_answered, mark_answered, top_main};
 
 pub struct ApacheRequest {
     r: *mut request_rec,
@@ -41,69 +46,6 @@ impl ApacheRequest {
             }
         }
     }
-}
-
-fn log_level(level: LogLevel) -> c_int {
-    (match level {
-        LogLevel::Emerg => APLOG_EMERG,
-        LogLevel::Alert => APLOG_ALERT,
-        LogLevel::Crit => APLOG_CRIT,
-        LogLevel::Error => APLOG_ERR,
-        LogLevel::Warn => APLOG_WARNING,
-        LogLevel::Notice => APLOG_NOTICE,
-        LogLevel::Info => APLOG_INFO,
-        LogLevel::Debug => APLOG_DEBUG,
-        LogLevel::Trace1 => APLOG_TRACE1,
-        LogLevel::Trace2 => APLOG_TRACE2,
-        LogLevel::Trace3 => APLOG_TRACE3,
-        LogLevel::Trace4 => APLOG_TRACE4,
-        LogLevel::Trace5 => APLOG_TRACE5,
-        LogLevel::Trace6 => APLOG_TRACE6,
-        LogLevel::Trace7 => APLOG_TRACE7,
-        LogLevel::Trace8 => APLOG_TRACE8,
-    }) as c_int
-}
-
-fn message_cstring(message: &str) -> CString {
-    CString::new(message.replace('\0', "\\0")).unwrap_or_default()
-}
-
-/// Logs `message` for request `r`; the text is an argument, never the format string.
-///
-/// # Safety
-/// `r` must be a live request.
-pub unsafe fn log_request(r: *const request_rec, level: LogLevel, message: &str) {
-    let text = message_cstring(message);
-    // SAFETY: `r` is live (caller); the message is an argument of a constant "%s" format.
-    unsafe { ap_log_rerror_(
-        c"mod_wasm".as_ptr(),
-        0,
-        module_index(),
-        log_level(level),
-        0,
-        r,
-        c"%s".as_ptr(),
-        text.as_ptr(),
-    ) };
-}
-
-/// Logs `message` for server `s` (outside requests).
-///
-/// # Safety
-/// `s` must be a live server record.
-pub unsafe fn log_server(s: *const server_rec, level: LogLevel, message: &str) {
-    let text = message_cstring(message);
-    // SAFETY: `s` is live (caller); the message is an argument of a constant "%s" format.
-    unsafe { ap_log_error_(
-        c"mod_wasm".as_ptr(),
-        0,
-        module_index(),
-        log_level(level),
-        0,
-        s,
-        c"%s".as_ptr(),
-        text.as_ptr(),
-    ) };
 }
 
 /// The header block being fed to httpd's CGI header parser.
@@ -144,7 +86,7 @@ impl ApacheRequest {
     /// program writes from then on must not follow that response on the wire.
     fn answered(&self) -> bool {
         // SAFETY: the request is live while the handler runs.
-        unsafe { crate::extensions::already_answered(self.r).is_some() }
+        unsafe { already_answered(self.r).is_some() }
     }
 }
 
@@ -407,7 +349,7 @@ pub unsafe fn redirect_as_get(r: *mut request_rec, location: &str, keep_handler:
 pub unsafe fn end_with_error(r: *mut request_rec, bb: *mut apr_bucket_brigade, status: u16) {
     // SAFETY: caller's contract; the buckets come from the connection's allocator.
     unsafe {
-        crate::extensions::mark_answered(r);
+        mark_answered(r);
         let alloc = (*(*r).connection).bucket_alloc;
         brigade_insert_tail(bb, ap_bucket_error_create(status as c_int, std::ptr::null(), (*r).pool, alloc));
         brigade_insert_tail(bb, apr_bucket_eos_create(alloc));
@@ -430,7 +372,7 @@ pub unsafe fn read_body(r: *mut request_rec, bb: *mut apr_bucket_brigade, buf: &
         apr_brigade_cleanup(bb as *mut c_void);
         if rv == AP_FILTER_ERROR {
             // The body belongs to the main request, whose filters answered.
-            crate::extensions::mark_answered(crate::extensions::top_main(r));
+            mark_answered(top_main(r));
             let message = "an input filter refused the request body; httpd has answered".into();
             return Err(BodyError { status: 400, message });
         }
@@ -454,12 +396,273 @@ fn status_result(rv: apr_status_t) -> io::Result<()> {
     }
 }
 
-/// APR's text for a status code.
-pub(crate) fn status_text(rv: apr_status_t) -> String {
-    let mut buf = [0 as c_char; 256];
-    // SAFETY: APR writes at most buf.len() bytes, NUL-terminated.
-    unsafe {
-        apr_strerror(rv, buf.as_mut_ptr(), buf.len() as apr_size_t);
-        c_str(buf.as_ptr())
+/// `request_rec` for one hook call.
+pub(crate) struct HookRequest {
+    r: *mut request_rec,
+    body: *mut apr_bucket_brigade,
+}
+
+// SAFETY: used only during the hook call, on the request's thread (wasmtime's store data
+// must be Send).
+unsafe impl Send for HookRequest {}
+
+impl HookRequest {
+    /// `r` must be the live request of the hook call the value is made for.
+    pub(crate) fn new(r: *mut request_rec) -> Self {
+        HookRequest { r, body: ptr::null_mut() }
+    }
+
+    fn pooled(&self, value: &str) -> *mut c_char {
+        // SAFETY: the request is live during its hook call, and so is its pool.
+        unsafe { pool_str((*self.r).pool, value) }
+    }
+
+    fn table(&self, table: Table) -> *mut apr_table_t {
+        // SAFETY: the request is live during its hook call; its tables are never NULL.
+        unsafe {
+            match table {
+                Table::HeadersIn => (*self.r).headers_in,
+                Table::HeadersOut => (*self.r).headers_out,
+                Table::ErrHeadersOut => (*self.r).err_headers_out,
+                Table::Notes => (*self.r).notes,
+                Table::SubprocessEnv => (*self.r).subprocess_env,
+            }
+        }
+    }
+
+    fn with_c(&self, name: &str, value: &str, f: unsafe extern "C" fn(*mut apr_table_t, *const c_char, *const c_char), table: Table) {
+        // SAFETY: a live table and two strings in the request's pool, which outlives it.
+        unsafe { f(self.table(table), self.pooled(name), self.pooled(value)) }
+    }
+}
+
+/// A C string field as text.
+///
+/// # Safety
+/// `s` must be NULL or a NUL-terminated string.
+unsafe fn text(s: *const c_char) -> Option<String> {
+    // SAFETY: caller's contract.
+    (!s.is_null()).then(|| unsafe { c_str(s) })
+}
+
+impl HttpdRequest for HookRequest {
+    fn field(&self, field: Field) -> Option<String> {
+        let r = self.r;
+        // SAFETY: the request is live during its hook call; its string fields are NULL or
+        // NUL-terminated, and httpd's getters take the live request.
+        unsafe {
+            match field {
+                Field::Method => text((*r).method),
+                Field::Uri => text((*r).uri),
+                Field::UnparsedUri => text((*r).unparsed_uri),
+                Field::TheRequest => text((*r).the_request),
+                Field::Args => text((*r).args),
+                Field::Protocol => text((*r).protocol),
+                Field::Hostname => text((*r).hostname),
+                Field::PathInfo => text((*r).path_info),
+                Field::Filename => text((*r).filename),
+                Field::CanonicalFilename => text((*r).canonical_filename),
+                Field::Handler => text((*r).handler),
+                Field::ContentType => text((*r).content_type),
+                Field::ContentEncoding => text((*r).content_encoding),
+                Field::User => text((*r).user),
+                Field::ApAuthType => text((*r).ap_auth_type),
+                Field::UseragentIp => text((*r).useragent_ip),
+                Field::DocumentRoot => text(ap_context_document_root(r)),
+                Field::ServerName => text(ap_get_server_name(r)),
+                Field::LogId => text((*r).log_id),
+            }
+        }
+    }
+
+    fn set_field(&mut self, field: Field, value: Option<&str>) {
+        let r = self.r;
+        let v = value.map(|v| self.pooled(v)).unwrap_or(ptr::null_mut());
+        // SAFETY: the request is live during its hook call; `v` is NULL or a string in its
+        // pool, so it lives as long as the request.
+        unsafe {
+            match field {
+                Field::Uri => (*r).uri = v,
+                Field::Args => (*r).args = v,
+                Field::Filename => (*r).filename = v,
+                Field::Handler => (*r).handler = v,
+                Field::ContentType => ap_set_content_type(r, v),
+                Field::User => (*r).user = v,
+                // The host only passes the writable fields.
+                _ => {}
+            }
+        }
+    }
+
+    fn port(&self) -> u16 {
+        // SAFETY: the request is live during its hook call.
+        unsafe { ap_get_server_port(self.r) }
+    }
+    fn status(&self) -> u16 {
+        // SAFETY: as above.
+        unsafe { (*self.r).status as u16 }
+    }
+    fn set_status(&mut self, status: u16) {
+        // SAFETY: as above.
+        unsafe { (*self.r).status = status as c_int }
+    }
+    fn is_https(&self) -> bool {
+        // SAFETY: as above; a live request has a live connection.
+        unsafe { ap_ssl_conn_is_ssl((*self.r).connection) != 0 }
+    }
+    fn is_initial_req(&self) -> bool {
+        // SAFETY: as above.
+        unsafe { ap_is_initial_req(self.r) != 0 }
+    }
+
+    fn table_get_all(&self, table: Table, name: &str) -> Vec<String> {
+        // SAFETY: a live table of the request.
+        unsafe { table_values(self.table(table), name) }
+    }
+    fn table_set(&mut self, table: Table, name: &str, value: &str) {
+        self.with_c(name, value, apr_table_setn, table)
+    }
+    fn table_add(&mut self, table: Table, name: &str, value: &str) {
+        self.with_c(name, value, apr_table_addn, table)
+    }
+    fn table_merge(&mut self, table: Table, name: &str, value: &str) {
+        self.with_c(name, value, apr_table_mergen, table)
+    }
+    fn table_unset(&mut self, table: Table, name: &str) {
+        // SAFETY: a live table of the request and a string in its pool.
+        unsafe { apr_table_unset(self.table(table), self.pooled(name)) }
+    }
+    fn table_entries(&self, table: Table) -> Vec<(String, String)> {
+        // SAFETY: a live table of the request.
+        unsafe { table_entries(self.table(table)) }
+    }
+
+    fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
+        // SAFETY: the request is live during its hook call; the brigade is made once, in its
+        // pool, from its connection's allocator.
+        unsafe {
+            if self.body.is_null() {
+                self.body = apr_brigade_create((*self.r).pool, (*(*self.r).connection).bucket_alloc);
+            }
+            read_body(self.r, self.body, buf)
+        }
+    }
+
+    fn write_body(&mut self, data: &[u8]) -> io::Result<()> {
+        // SAFETY: the request is live during its hook call.
+        if unsafe { already_answered(self.r) }.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "httpd has already answered (a filter refused the request, or it was redirected)",
+            ));
+        }
+        let Ok(len) = c_int::try_from(data.len()) else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "a write of 2 GiB or more"));
+        };
+        // SAFETY: the request is live during its handler call; `data` is valid for `len`.
+        let n = unsafe { ap_rwrite(data.as_ptr() as *const c_void, len, self.r) };
+        if n < 0 {
+            Err(io::Error::new(io::ErrorKind::BrokenPipe, "the client connection failed"))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn lookup(&mut self, of: LookupOf, target: &str) -> Result<Lookup, String> {
+        // SAFETY: the request is live during its hook call; the target is copied into its
+        // pool; the subrequest is read and destroyed here (httpd applies its recursion limit
+        // and answers 500 beyond it).
+        unsafe {
+            // httpd takes a file's directory from this request's file, unchecked.
+            if of == LookupOf::File && (*self.r).filename.is_null() {
+                return Err("lookup-file needs the request mapped to a file first (map-to-storage or later)".into());
+            }
+            let target = self.pooled(target);
+            let rr = match of {
+                LookupOf::Uri => ap_sub_req_lookup_uri(target, self.r, ptr::null_mut()),
+                LookupOf::File => ap_sub_req_lookup_file(target, self.r, ptr::null_mut()),
+            };
+            let found = Lookup {
+                status: u16::try_from((*rr).status).unwrap_or(500),
+                filename: text((*rr).filename),
+                exists: (*rr).finfo.filetype != APR_NOFILE,
+                content_type: text((*rr).content_type),
+                handler: text((*rr).handler),
+            };
+            ap_destroy_sub_req(rr);
+            Ok(found)
+        }
+    }
+
+    fn include(&mut self, uri: &str) -> u16 {
+        // SAFETY: as in `lookup`; the subrequest's output goes into this request's filters,
+        // behind what the handler has written so far, as mod_include's does.
+        unsafe {
+            let rr = ap_sub_req_lookup_uri(self.pooled(uri), self.r, (*self.r).output_filters);
+            // httpd adds the filter that ends a subrequest's output (dropping its EOS) only
+            // when the chain has none; inside a subrequest it has its parent's, where the
+            // nested EOS would end the parent's response.
+            if (*(*rr).output_filters).r != rr {
+                ap_add_output_filter(c"SUBREQ_CORE".as_ptr(), ptr::null_mut(), rr, (*rr).connection);
+            }
+            let status = if (*rr).status == HTTP_OK as c_int {
+                match ap_run_sub_req(rr) {
+                    0 => (*rr).status,
+                    failed => failed,
+                }
+            } else {
+                (*rr).status
+            };
+            ap_destroy_sub_req(rr);
+            u16::try_from(status).unwrap_or(500)
+        }
+    }
+
+    fn internal_redirect(&mut self, uri: &str) -> Result<(), String> {
+        // SAFETY: the request is live during its handler call; httpd runs the new request to
+        // its end here (its recursion limit answers 500 beyond it).
+        unsafe {
+            // Part of a response written (here, or by an earlier handler that declined) would
+            // be dropped or followed by the new one: write-body leaves httpd's OLD_WRITE
+            // buffer at the head of the filters, and anything that went through them set
+            // sent_bodyct.
+            let head = (*self.r).output_filters;
+            let written = !head.is_null() && c_str((*(*head).frec).name).eq_ignore_ascii_case("OLD_WRITE");
+            if written || (*self.r).sent_bodyct != 0 {
+                return Err("part of the response has been written already".into());
+            }
+            if already_answered(self.r).is_some() {
+                return Err("httpd has already answered this request".into());
+            }
+            crate::request::redirect_as_get(self.r, uri, false);
+        }
+        Ok(())
+    }
+
+    fn add_filter(&mut self, kind: FilterKind, name: &str) -> Result<(), String> {
+        let r = self.r;
+        // SAFETY: the request is live during its hook call; the name is copied into its pool.
+        let added = unsafe {
+            let name = self.pooled(name);
+            match kind {
+                FilterKind::Output => !ap_add_output_filter(name, ptr::null_mut(), r, (*r).connection).is_null(),
+                FilterKind::Input => !ap_add_input_filter(name, ptr::null_mut(), r, (*r).connection).is_null(),
+            }
+        };
+        if added {
+            Ok(())
+        } else {
+            Err(format!("httpd knows no {} filter called {name}", if kind == FilterKind::Output { "output" } else { "input" }))
+        }
+    }
+
+    fn store(&mut self, store: usize, id: &[u8], op: StoreOp<'_>) -> Result<Option<Vec<u8>>, String> {
+        // SAFETY: the request is live during its hook call, on this thread.
+        unsafe { crate::stores::run(self.r, store, id, op) }
+    }
+
+    fn log(&mut self, level: LogLevel, message: &str) {
+        // SAFETY: the request is live during its hook call.
+        unsafe { log_request(self.r, level, message) }
     }
 }

@@ -27,7 +27,7 @@ pub unsafe fn post_config(pconf: *mut apr_pool_t) -> Result<(), String> {
         let rv = apr_shm_create(&mut shm, size as apr_size_t, std::ptr::null(), pconf);
         if rv != APR_SUCCESS as apr_status_t {
             host::stats::attach(std::ptr::null_mut(), 0);
-            return Err(format!("no shared memory for server-status figures: {}", crate::request::status_text(rv)));
+            return Err(format!("no shared memory for server-status figures: {}", crate::log::status_text(rv)));
         }
         let base = apr_shm_baseaddr_get(shm) as *mut u8;
         std::ptr::write_bytes(base, 0, size);

@@ -3,7 +3,6 @@
 //! `memcache` a cluster's servers. The names, grants and limits are the host's
 //! (host::store); here is what talks to the providers.
 
-use std::ffi::c_void;
 use std::os::raw::c_char;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -11,9 +10,9 @@ use std::sync::Mutex;
 
 use host::store::{StoreOp, MAX_VALUE};
 
-use crate::boundary::guard;
 use crate::ffi::*;
-use crate::request::status_text;
+use crate::log::status_text;
+use crate::pool::pool_owned;
 
 /// The global mutex type for providers that need their callers to serialize access
 /// (shmcb); httpd's `Mutex` directive can configure it.
@@ -116,8 +115,7 @@ pub(crate) unsafe fn post_config(pconf: *mut apr_pool_t, s: *mut server_rec) -> 
             if rv != APR_SUCCESS as apr_status_t {
                 return Err(format!("WasmSharedStore {}: the store cannot be initialized: {}", store.name, status_text(rv)));
             }
-            let this = Box::into_raw(Box::new((store.provider, store.instance, s)));
-            apr_pool_cleanup_register(pconf, this as *mut c_void, Some(destroy), Some(apr_pool_cleanup_null));
+            pool_owned(pconf, Initialized { provider: store.provider, instance: store.instance, s });
         }
     }
     // SAFETY: the provider records are static.
@@ -133,19 +131,24 @@ pub(crate) unsafe fn post_config(pconf: *mut apr_pool_t, s: *mut server_rec) -> 
     Ok(())
 }
 
-/// The configuration pool's cleanup: the provider lets go of the store.
-unsafe extern "C" fn destroy(data: *mut c_void) -> apr_status_t {
-    guard(|_| (), || {
-        // SAFETY: the Box made in post_config; the pool runs this once.
-        let (provider, instance, s) = *unsafe { Box::from_raw(data as *mut (*const ap_socache_provider_t, *mut ap_socache_instance_t, *mut server_rec)) };
-        // SAFETY: the instance was initialized and is destroyed once, before its pool goes.
+/// An initialized store, owned by the configuration pool: when the pool goes, the provider
+/// lets go of the store.
+struct Initialized {
+    provider: *const ap_socache_provider_t,
+    instance: *mut ap_socache_instance_t,
+    s: *mut server_rec,
+}
+
+impl Drop for Initialized {
+    fn drop(&mut self) {
+        // SAFETY: the instance was initialized in post_config and is destroyed once, by its
+        // pool's cleanup, before the pool goes; the provider record is static.
         unsafe {
-            if let Some(destroy) = (*provider).destroy {
-                destroy(instance, s);
+            if let Some(destroy) = (*self.provider).destroy {
+                destroy(self.instance, self.s);
             }
         }
-    });
-    APR_SUCCESS as apr_status_t
+    }
 }
 
 /// child_init: reopens the mutex in the child.

@@ -5,9 +5,9 @@
 use wasmtime::component::Resource;
 
 use super::bindings::apache::httpd::types as wit;
-use super::{ExtState, FilterKind, HookCall, Phase, RequestRef, Stage};
-use crate::request::{BodyError, Field, HttpdRequest, LogLevel, LookupOf, Table};
-use crate::store::StoreOp;
+use super::{ExtState, HookCall, RequestRef};
+use crate::phase::{FilterKind, Phase, Stage};
+use crate::request::{BodyError, Field, HttpdRequest, LogLevel, LookupOf, StoreOp, Table};
 
 impl ExtState {
     /// The hook call `handle` belongs to: it must be the request handle of the call in
@@ -383,7 +383,8 @@ mod tests {
     use wasmtime::component::{Resource, ResourceTable};
     use wasmtime_wasi::WasiCtxBuilder;
 
-    use super::super::{ExtState, HookCall, Phase, RequestRef, Stage};
+    use super::super::{ExtState, HookCall, RequestRef};
+    use crate::phase::{Phase, Stage};
     use super::wit::HostRequest;
     use crate::limits::MemoryCap;
     use crate::testing::MemoryHttpdRequest;

@@ -21,9 +21,6 @@
 //! `write-body` keeps its state); an instance is never entered twice.
 
 mod imports;
-mod phase;
-
-pub use phase::{AuthzOutcome, ChunkEnd, FilterKind, FilterOutcome, HookOrder, HookOutcome, Phase, PhaseSet, Provides, Stage};
 
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
@@ -33,11 +30,17 @@ use wasmtime::component::{Component, ComponentExportIndex, HasSelf, Instance, In
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use crate::config::ExtensionRef;
 use crate::exchange::{LineBuffer, Role, Stdio};
-use crate::limits::{deadline_message, run_with_deadline, yield_every_tick, Limits, MemoryCap, MemoryLimitExceeded};
-use crate::registry::ModuleSlot;
-use crate::request::{HttpdRequest, LogLevel};
-use crate::stats::{Call, Failure, ModuleStats};
+use crate::failure::{one_line, Failure};
+use crate::limits::{deadline_message, run_with_deadline, yield_every_tick, Limits, MemoryCap};
+use crate::phase::{
+    export_name, exports_provider, is_extension, AuthzOutcome, ChunkEnd, FilterKind, FilterOutcome, HookOutcome, Phase, Provides, Scope,
+    Stage, REQUEST_END,
+};
+use crate::request::{Field, HttpdRequest, LogLevel};
+use crate::slot::ModuleSlot;
+use crate::stats::{Call, ModuleStats};
 use crate::validate::{ValidateError, WasmInfo, WasmKind};
 
 mod bindings {
@@ -50,64 +53,6 @@ mod bindings {
 }
 
 use bindings::apache::httpd::types as wit;
-
-/// The WIT package's interface prefix and version an extension module exports.
-const PACKAGE: &str = "apache:httpd/";
-const VERSION: &str = "@0.1.0";
-/// The optional export through which a kept instance learns that its request has ended.
-const REQUEST_END: &str = "request-end";
-
-/// The full name of an interface the package defines (`apache:httpd/fixups@0.1.0`).
-fn export_name(interface: &str) -> String {
-    format!("{PACKAGE}{interface}{VERSION}")
-}
-
-/// How long an extension module's instance lives (`WasmApacheModuleScope`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Scope {
-    /// A new instance for every request, dropped when the request ends: nothing a guest
-    /// does in one request is visible to the next.
-    #[default]
-    Request,
-    /// Instances are kept by the child process and lent to one request at a time, the most
-    /// recently returned first, like mod_lua's `LuaScope server`: the ones in use are the
-    /// ones still in the CPU's caches. (A per-thread scope was measured slower: 64 threads'
-    /// instances do not stay in cache.) A module's pool keeps at most `max` instances
-    /// (default: the MPM's threads per child); a trapped instance is never reused.
-    Server { max: Option<u32> },
-}
-
-impl Scope {
-    /// `WasmApacheModuleScope request | server [max]`.
-    pub fn parse(word: &str, max: Option<&str>) -> Result<Scope, String> {
-        match (word.to_ascii_lowercase().as_str(), max) {
-            ("request", None) => Ok(Scope::Request),
-            ("request", Some(_)) => Err("request takes no maximum: its instances are never kept".into()),
-            ("server", None) => Ok(Scope::Server { max: None }),
-            ("server", Some(max)) => match max.parse::<u32>() {
-                Ok(n) if n >= 1 => Ok(Scope::Server { max: Some(n) }),
-                _ => Err(format!("`{max}` is not a number of instances (1 or more)")),
-            },
-            _ => Err(format!("`{word}` is not a scope: use request or server")),
-        }
-    }
-}
-
-/// The phases a component exports, from the names validation found; empty for a component
-/// that does not target the apache:httpd world.
-pub fn exported_phases(exports: &[String]) -> PhaseSet {
-    Phase::ALL.iter().filter(|p| exports.iter().any(|e| *e == export_name(p.name()))).fold(0, |set, p| set | p.bit())
-}
-
-/// Whether a component exports what a definition of `provides` needs.
-pub fn exports_provider(exports: &[String], provides: Provides) -> bool {
-    exports.iter().any(|e| *e == export_name(provides.name()))
-}
-
-/// Whether a component exports any phase, filter or provider of the apache:httpd world.
-pub fn is_extension(exports: &[String]) -> bool {
-    exported_phases(exports) != 0 || Provides::ALL.iter().any(|p| exports_provider(exports, *p))
-}
 
 /// Checks at configuration time that a file is an extension module: a component that
 /// exports at least one phase or filter of the apache:httpd world and imports only what the
@@ -231,16 +176,6 @@ pub(crate) fn load(linker: &Linker<ExtState>, component: &Component, default_max
     })
 }
 
-/// An extension module as a configuration section names it.
-#[derive(Clone, Debug)]
-pub struct ExtensionRef {
-    pub slot: Arc<ModuleSlot>,
-    /// The optional config string of the `WasmApacheModule` line.
-    pub config: Option<Arc<str>>,
-    /// Where its hooks run among other modules' (filters: unused).
-    pub order: HookOrder,
-}
-
 /// A phase's export, typed (looked up and checked once per instance).
 type HookFunc = TypedFunc<(Resource<RequestRef>,), (wit::HookResult,)>;
 /// A filter's export, typed (checked once per instance).
@@ -272,7 +207,7 @@ struct Live {
 impl ExtensionPre {
     /// An instance for a request: a kept one (server scope) if one has the same memory
     /// limit, else a new one. `Err` is the reason and the status to answer with.
-    fn instance(&self, limits: Limits, scope: Scope, stats: Option<&'static ModuleStats>) -> Result<Live, (String, u16)> {
+    fn instance(&self, limits: Limits, scope: Scope, stats: Option<&'static ModuleStats>) -> Result<Live, (String, Failure)> {
         if let Scope::Server { .. } = scope {
             if let Some(live) = self.take_kept(limits.memory) {
                 return Ok(Live { scope, limits, ..live });
@@ -291,9 +226,9 @@ impl ExtensionPre {
                 failed: false,
                 counted: stats.map(ModuleStats::instance),
             }),
-            Ok(Some(Err(e))) => Err((crate::handler::one_line(&e), 503)),
-            Ok(None) => Err((deadline_message(limits.timeout), 503)),
-            Err(reason) => Err((reason, 500)),
+            Ok(Some(Err(e))) => Err((one_line(&e), Failure::Unavailable)),
+            Ok(None) => Err((deadline_message(limits.timeout), Failure::Timeout)),
+            Err(reason) => Err((reason, Failure::Trap)),
         }
     }
 
@@ -331,6 +266,7 @@ impl ExtensionPre {
     }
 
     /// Instances kept for later requests (tests).
+    #[cfg(any(test, feature = "testing"))]
     pub fn kept_count(&self) -> usize {
         self.kept().len()
     }
@@ -442,16 +378,21 @@ impl RequestInstances {
         limits: Limits,
         scope: Scope,
         mut req: Box<dyn HttpdRequest>,
-        failed: impl FnOnce(u16) -> T,
+        failed: impl FnOnce(Failure) -> T,
         call: impl FnOnce(&mut Live, ComponentExportIndex, Box<dyn HttpdRequest>) -> T,
     ) -> Option<T> {
         let path = module.slot.name();
         let pre = match module.slot.ready() {
-            Ok(crate::engine::Loaded::Extension(pre)) => pre,
-            other => {
-                let reason = other.err().unwrap_or_else(|| "is a program (WasmModule), not an extension module".into());
+            Ok(loaded) => match loaded.downcast_ref::<ExtensionPre>() {
+                Some(pre) => pre,
+                None => {
+                    req.log(LogLevel::Error, &format!("{path}: is a program (WasmModule), not an extension module"));
+                    return Some(failed(Failure::Trap));
+                }
+            },
+            Err(reason) => {
                 req.log(LogLevel::Error, &format!("{path}: {reason}"));
-                return Some(failed(500));
+                return Some(failed(Failure::Trap));
             }
         };
         let index = match stage {
@@ -469,7 +410,7 @@ impl RequestInstances {
                 Some(&Some(_)) => {
                     drop(modules);
                     req.log(LogLevel::Error, &format!("{path}: {}: its instance is busy (the filter was entered from its own call)", stage.name()));
-                    return Some(failed(500));
+                    return Some(failed(Failure::Trap));
                 }
                 _ => modules.iter().position(free),
             };
@@ -491,14 +432,14 @@ impl RequestInstances {
         let busy = Busy { modules: &self.modules, place };
         let mut live = match kept.map_or_else(|| pre.instance(limits, scope, module.slot.stats()), Ok) {
             Ok(live) => live,
-            Err((reason, status)) => {
+            Err((reason, failure)) => {
                 drop(busy);
                 req.log(LogLevel::Error, &format!("{path}: {}: cannot instantiate: {reason}", stage.name()));
-                return Some(failed(status));
+                return Some(failed(failure));
             }
         };
         // A trapped instance is not entered again (its failure was logged).
-        let result = if live.failed { failed(500) } else { call(&mut live, index, req) };
+        let result = if live.failed { failed(Failure::Trap) } else { call(&mut live, index, req) };
         self.modules.borrow_mut()[place].live = Some(live);
         drop(busy);
         Some(result)
@@ -509,15 +450,10 @@ impl RequestInstances {
     /// `log` writes the guest's output and failures (the request's hooks are over).
     pub fn end(self, log: &mut dyn FnMut(LogLevel, &str)) {
         for in_use in self.modules.into_inner() {
-            if let (Some(live), Ok(crate::engine::Loaded::Extension(pre))) = (in_use.live, in_use.slot.ready()) {
+            if let (Some(live), Some(pre)) = (in_use.live, in_use.slot.ready().ok().and_then(|l| l.downcast_ref::<ExtensionPre>())) {
                 finish(pre, in_use.slot.name(), live, self.serial, log);
             }
         }
-    }
-
-    /// What the guest's `request.serial` returns for this request.
-    pub fn serial(&self) -> u64 {
-        self.serial
     }
 }
 
@@ -561,7 +497,7 @@ impl Live {
                 wit::HookResult::HttpStatus(status) => HookOutcome::Status(status),
             })
         };
-        self.enter(module, stage, serial, limits, req, invoke, |outcome, req| phase.check(outcome, req))
+        self.enter(module, stage, serial, limits, req, invoke, |outcome, req| phase.check(outcome, || req.field(Field::Filename).is_some()))
             .unwrap_or_else(HookOutcome::Failed)
     }
 
@@ -632,9 +568,9 @@ impl Live {
 
     /// Runs `invoke` as one guest call: a request handle in the store's table for its
     /// duration, the deadline, the guest's output logged, its answer passed through `check`.
-    /// A failure is logged (naming the module and the stage) and gives the status to answer:
-    /// 500 for an answer `check` refuses; for a trap, 500 (503 at the deadline), and the
-    /// instance is not entered again.
+    /// A failure is logged (naming the module and the stage) and comes back as its kind: a
+    /// trap for an answer `check` refuses; for a failed call, its kind (a trap, the deadline,
+    /// refused memory), and the instance is not entered again.
     #[allow(clippy::too_many_arguments)]
     fn enter<T>(
         &mut self,
@@ -645,7 +581,7 @@ impl Live {
         mut req: Box<dyn HttpdRequest>,
         invoke: impl AsyncFnOnce(&mut Live, Resource<RequestRef>) -> wasmtime::Result<T>,
         check: impl FnOnce(T, &dyn HttpdRequest) -> Result<T, String>,
-    ) -> Result<T, u16> {
+    ) -> Result<T, Failure> {
         let path = module.slot.name();
         self.limits = limits;
         let data = self.store.data_mut();
@@ -655,24 +591,21 @@ impl Live {
             Ok(handle) => handle,
             Err(e) => {
                 req.log(LogLevel::Error, &format!("{path}: {}: no request handle: {e}", stage.name()));
-                return Err(500);
+                return Err(Failure::Trap);
             }
         };
         let borrow = Resource::new_borrow(handle.rep());
         data.call = Some(HookCall { req, stage, config: module.config.clone(), slot: Some(module.slot.clone()), serial, number });
         let started = Instant::now();
-        let (result, failure_status) = match run_with_deadline(limits.timeout, invoke(self, borrow)) {
-            Ok(Some(result)) => (result, 500),
-            Ok(None) => (Err(wasmtime::format_err!("{}", deadline_message(limits.timeout))), 503),
-            Err(reason) => (Err(wasmtime::format_err!("{reason}")), 500),
+        let (result, failure) = match run_with_deadline(limits.timeout, invoke(self, borrow)) {
+            Ok(Some(result)) => {
+                let failure = result.as_ref().err().map(Failure::of);
+                (result, failure)
+            }
+            Ok(None) => (Err(wasmtime::format_err!("{}", deadline_message(limits.timeout))), Some(Failure::Timeout)),
+            Err(reason) => (Err(wasmtime::format_err!("{reason}")), Some(Failure::Trap)),
         };
         if let Some(stats) = module.slot.stats() {
-            let failure = match &result {
-                Ok(_) => None,
-                Err(_) if failure_status == 503 => Some(Failure::Timeout),
-                Err(e) if e.downcast_ref::<MemoryLimitExceeded>().is_some() => Some(Failure::Memory),
-                Err(_) => Some(Failure::Trap),
-            };
             stats.call(Call::Extension(stage), started.elapsed(), failure);
         }
         let data = self.store.data_mut();
@@ -689,15 +622,15 @@ impl Live {
                 }
                 check(value, &*req).map_err(|reason| {
                     req.log(LogLevel::Error, &format!("{path}: {}: {reason}", stage.name()));
-                    500
+                    Failure::Trap
                 })
             }
             Err(e) => {
                 self.failed = true;
                 let said = lines.join(" | ");
                 let said = if said.is_empty() { String::new() } else { format!(" (guest output: {said})") };
-                req.log(LogLevel::Error, &format!("{path}: {}: {}{said}", stage.name(), crate::handler::one_line(&e)));
-                Err(failure_status)
+                req.log(LogLevel::Error, &format!("{path}: {}: {}{said}", stage.name(), one_line(&e)));
+                Err(failure.unwrap_or(Failure::Trap))
             }
         }
     }
@@ -728,7 +661,7 @@ impl Live {
             Err(e) => {
                 let said = lines.join(" | ");
                 let said = if said.is_empty() { String::new() } else { format!(" (guest output: {said})") };
-                log(LogLevel::Error, &format!("{path}: {REQUEST_END}: {}{said}", crate::handler::one_line(&e)));
+                log(LogLevel::Error, &format!("{path}: {REQUEST_END}: {}{said}", one_line(&e)));
                 false
             }
         }

@@ -15,21 +15,19 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Body, Frame};
 use http_body_util::BodyExt;
-use wasmtime::component::ResourceTable;
-use wasmtime::Store;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
+use crate::config::Origin;
 use crate::exchange::{RunEnd, Shared};
-use crate::handler::{instantiate_error, one_line};
+use crate::failure::one_line;
 use crate::limits::{yield_every_tick, MemoryCap};
 use crate::request::{HttpHead, LogLevel, Request};
-
-/// The interface a wasi:http component exports (any 0.2 version).
-pub const INCOMING_HANDLER: &str = "wasi:http/incoming-handler@0.2.";
 
 /// Store data of a wasi:http component.
 pub struct HttpState {
@@ -49,48 +47,6 @@ impl WasiView for HttpState {
 impl WasiHttpView for HttpState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
         WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.outgoing }
-    }
-}
-
-/// An origin outgoing requests may go to (`WasmHttpOutgoing`): scheme, host and port.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Origin {
-    pub scheme: String,
-    pub host: String,
-    pub port: u16,
-}
-
-impl Origin {
-    /// Parses `http://host[:port]` or `https://host[:port]`, nothing after the authority.
-    pub fn parse(text: &str) -> Result<Origin, String> {
-        let bad = |why: &str| format!("`{text}` is not an origin ({why}; like http://127.0.0.1:8080 or https://api.example.com)");
-        let uri: http::Uri = text.parse().map_err(|_| bad("not a URL"))?;
-        let scheme = uri.scheme_str().ok_or_else(|| bad("no scheme"))?.to_ascii_lowercase();
-        if scheme != "http" && scheme != "https" {
-            return Err(bad("the scheme must be http or https"));
-        }
-        let authority = uri.authority().ok_or_else(|| bad("no host"))?;
-        if authority.as_str().contains('@') {
-            return Err(bad("user information is not allowed"));
-        }
-        if uri.path_and_query().is_some_and(|p| p.as_str() != "/") || text.trim_end_matches('/').len() < text.len() - 1 {
-            return Err(bad("an origin has no path"));
-        }
-        Origin::of(&uri).ok_or_else(|| bad("no host"))
-    }
-
-    /// The origin a request URI goes to.
-    fn of(uri: &http::Uri) -> Option<Origin> {
-        let scheme = uri.scheme_str()?.to_ascii_lowercase();
-        let host = uri.host()?.to_ascii_lowercase();
-        let port = uri.port_u16().unwrap_or(if scheme == "https" { 443 } else { 80 });
-        Some(Origin { scheme, host, port })
-    }
-}
-
-impl std::fmt::Display for Origin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
     }
 }
 
@@ -202,10 +158,27 @@ enum Reply {
     NotSet,
 }
 
+/// The linker wasi:http components are pre-linked with: all of WASI 0.2 as for commands (as
+/// `wasmtime serve` links it), plus wasi:http.
+pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<HttpState>> {
+    let mut linker = Linker::<HttpState>::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    Ok(linker)
+}
+
+/// A wasi:http component's compiled code, pre-linked, ready to instantiate per request.
+pub type HttpPre = ProxyPre<HttpState>;
+
+/// Pre-links a wasi:http component.
+pub fn load(linker: &Linker<HttpState>, component: &Component) -> wasmtime::Result<HttpPre> {
+    ProxyPre::new(linker.instantiate_pre(component)?)
+}
+
 /// Runs a wasi:http component for one request. `wasi` is the request's WASI context (its
 /// stdio already wired to the log), `allowed` the origins outgoing requests may reach.
 pub(crate) async fn run<R: Request>(
-    pre: &ProxyPre<HttpState>,
+    pre: &HttpPre,
     mut wasi: WasiCtxBuilder,
     exchange: Shared<R>,
     allowed: Arc<[Origin]>,
@@ -224,19 +197,19 @@ pub(crate) async fn run<R: Request>(
     yield_every_tick(&mut store);
     let proxy = match pre.instantiate_async(&mut store).await {
         Ok(proxy) => proxy,
-        Err(e) => return instantiate_error(e),
+        Err(e) => return RunEnd::instantiate_error(e),
     };
     let head = exchange.lock().unwrap_or_else(|p| p.into_inner()).http_head();
     let (scheme, request) = match incoming_request(head, HttpdBody(exchange.clone())) {
         Ok(request) => request,
-        Err(reason) => return RunEnd::Failed(reason),
+        Err(reason) => return RunEnd::broken(reason),
     };
     let (sender, receiver) = tokio::sync::oneshot::channel();
     let mut view = store.data_mut().http();
     let resources = view.new_incoming_request(scheme, request).and_then(|req| Ok((req, view.new_response_outparam(sender)?)));
     let (request, outparam) = match resources {
         Ok(resources) => resources,
-        Err(e) => return RunEnd::Failed(one_line(&e)),
+        Err(e) => return RunEnd::broken(one_line(&e)),
     };
 
     // The Store goes with the call: once the guest returns, its resources are dropped and a
@@ -312,9 +285,9 @@ pub(crate) async fn run<R: Request>(
     .await;
 
     match (guest_end, reply) {
-        (Some(Err(e)), _) => crate::handler::run_error(e),
-        (_, Reply::Failed(reason)) => RunEnd::Failed(reason),
-        (_, Reply::NotSet) => RunEnd::Failed("returned without setting a response (response-outparam.set)".into()),
+        (Some(Err(e)), _) => RunEnd::error(e),
+        (_, Reply::Failed(reason)) => RunEnd::broken(reason),
+        (_, Reply::NotSet) => RunEnd::broken("returned without setting a response (response-outparam.set)"),
         _ => RunEnd::Exited(0),
     }
 }
@@ -322,19 +295,6 @@ pub(crate) async fn run<R: Request>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn origins() {
-        let o = Origin::parse("http://127.0.0.1:8080").unwrap();
-        assert_eq!(o, Origin { scheme: "http".into(), host: "127.0.0.1".into(), port: 8080 });
-        assert_eq!(Origin::parse("HTTPS://API.Example.com/").unwrap().to_string(), "https://api.example.com:443");
-        assert_eq!(Origin::parse("http://example.com").unwrap().port, 80);
-        for bad in ["127.0.0.1:8080", "ftp://example.com", "http://example.com/path", "http://u@example.com", "http://"] {
-            assert!(Origin::parse(bad).is_err(), "{bad}");
-        }
-        let uri: http::Uri = "http://Example.COM/x?y".parse().unwrap();
-        assert_eq!(Origin::of(&uri), Some(Origin::parse("http://example.com:80").unwrap()));
-    }
 
     #[test]
     fn the_incoming_request_keeps_path_query_and_headers() {

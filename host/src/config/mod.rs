@@ -1,4 +1,5 @@
-//! The per-directory configuration model and its merge rules.
+//! The per-directory configuration model and its merge rules; [`values`] parses every
+//! directive value.
 //!
 //! mod_wasm's directive handlers fill a [`DirConfig`] for each `<Location>`, `<Directory>`,
 //! `<VirtualHost>` or server section; httpd merges them outer to inner with
@@ -17,10 +18,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::extension::{exported_phases, ExtensionRef, HookOrder, Phase, PhaseSet, Scope};
+pub mod values;
+
+pub use values::Origin;
+
 use crate::limits::Limits;
-use crate::proxy::Origin;
-use crate::registry::ModuleSlot;
+use crate::phase::{exported_phases, HookOrder, Phase, PhaseSet, Scope};
+use crate::slot::ModuleSlot;
 
 /// The export a core module runs when no `WasmEntryPoint` is given.
 pub const DEFAULT_ENTRY_POINT: &str = "_start";
@@ -40,6 +44,16 @@ pub struct ModuleRef {
     pub slot: Arc<ModuleSlot>,
     /// The `<Location>` path the module was configured in, if any: the CGI SCRIPT_NAME.
     pub mount: Option<String>,
+}
+
+/// An extension module as a configuration section (or a definition) names it.
+#[derive(Clone, Debug)]
+pub struct ExtensionRef {
+    pub slot: Arc<ModuleSlot>,
+    /// The optional config string of the `WasmApacheModule` line.
+    pub config: Option<Arc<str>>,
+    /// Where its hooks run among other modules' (filters: unused).
+    pub order: HookOrder,
 }
 
 /// Settings of one configuration section; `None` means "not set here, inherit".
