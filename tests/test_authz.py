@@ -21,6 +21,9 @@ WasmAuthzProvider office-hours {guest("office_hours", P2)}
     section("/error", "Require probe error"),
     section("/trap", "Require probe trap"),
     section("/neutral", "Require probe neutral"),
+    # In <RequireAll> a neutral line is left out and a denied one decides: granted here
+    # only if the provider's answer is neutral (denied would make it 403).
+    section("/with-neutral", "<RequireAll>", "    Require probe neutral", "    Require all granted", "</RequireAll>"),
     section("/any", "<RequireAny>", "    Require probe denied", "    Require probe header=X-Key:yes", "</RequireAny>"),
     section("/all", "<RequireAll>", "    Require probe granted", "    Require not probe header=X-Block:yes", "</RequireAll>"),
     section("/user", "AuthType Basic", "AuthName wasm", "AuthBasicProvider file",
@@ -37,8 +40,8 @@ WasmAuthzProvider office-hours {guest("office_hours", P2)}
 </Directory>
 """
 
-PATHS = ["granted", "denied", "error", "trap", "neutral", "any", "all", "user", "always", "never", "not-never",
-         "bad-range", "guarded"]
+PATHS = ["granted", "denied", "error", "trap", "neutral", "with-neutral", "any", "all", "user", "always", "never",
+         "not-never", "bad-range", "guarded"]
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +67,15 @@ def test_the_guests_answer_decides(server):
     assert ("/granted/x.txt", "-", "granted") in asked(server, mark)
 
 
-def test_neutral_alone_grants_nothing(server):
-    # httpd: a Require section whose lines are all neutral denies.
+def test_neutral_alone_grants_nothing_and_beside_a_grant_denies_nothing(server):
+    # httpd: a Require section whose lines are all neutral denies; in <RequireAll> a neutral
+    # line does not count, where a denied one would.
+    mark = server.log_mark()
     assert server.get("/neutral/x.txt")[0] == 403
+    assert server.get("/with-neutral/x.txt")[:3:2] == (200, b"with-neutral\n")
+    assert server.wait_log("uri=/with-neutral/x.txt", since=mark)
+    calls = asked(server, mark)
+    assert ("/neutral/x.txt", "-", "neutral") in calls and ("/with-neutral/x.txt", "-", "neutral") in calls
 
 
 def test_a_general_error_answers_500(server):
