@@ -3,7 +3,7 @@
 //! block without an end past 64 KiB is refused.
 #![no_main]
 
-use host::exchange::fuzzing::cgi_output;
+use host::testing::fuzzing::cgi_output;
 use host::exchange::{Outcome, MAX_CGI_HEADER_BLOCK};
 use libfuzzer_sys::fuzz_target;
 

@@ -4,15 +4,16 @@
 
 use std::time::Duration;
 
-use host::limits::{parse_duration, parse_size, MAX_MEMORY_LIMIT};
+use host::config::values::{duration, size};
+use host::limits::MAX_MEMORY_LIMIT;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {
-    if let Ok(d) = parse_duration(text) {
+    if let Ok(d) = duration(text) {
         assert!(d > Duration::ZERO && d <= Duration::from_secs(86_400), "{text:?} -> {d:?}");
     }
-    if let Ok(n) = parse_size(text) {
+    if let Ok(n) = size(text) {
         assert!(n > 0 && n <= MAX_MEMORY_LIMIT, "{text:?} -> {n}");
-        assert_eq!(parse_size(&n.to_string()), Ok(n));
+        assert_eq!(size(&n.to_string()), Ok(n));
     }
 });

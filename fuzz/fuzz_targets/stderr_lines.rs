@@ -2,7 +2,7 @@
 //! longer than the line limit (before lossy UTF-8 decoding), and a bounded number kept.
 #![no_main]
 
-use host::exchange::fuzzing::stderr_lines;
+use host::testing::fuzzing::stderr_lines;
 use host::exchange::MAX_STDERR_LINE;
 use libfuzzer_sys::fuzz_target;
 

@@ -187,7 +187,7 @@ impl<R: Request> Exchange<R> {
         self.req.finish_body()
     }
 
-    fn write_stdout(&mut self, data: &[u8]) -> io::Result<()> {
+    pub(crate) fn write_stdout(&mut self, data: &[u8]) -> io::Result<()> {
         match &mut self.output {
             Output::Body => self.write_body(data),
             Output::Decided(_) => Ok(()),
@@ -529,47 +529,6 @@ impl<T: StdioTarget> tokio::io::AsyncRead for Stdio<T> {
 
 /// Entry points for the fuzz targets (fuzz/): the real stdout and stderr paths, driven with
 /// an in-memory request. Not in the production module (feature `testing`).
-#[cfg(feature = "testing")]
-#[doc(hidden)]
-pub mod fuzzing {
-    use super::*;
-
-    /// What a CGI program's output became.
-    #[derive(Debug, Default)]
-    pub struct CgiResult {
-        /// The header block handed to the server's parser, if one was complete.
-        pub header_block: Option<Vec<u8>>,
-        pub body: Vec<u8>,
-        pub outcome: Option<Outcome>,
-    }
-
-    /// Feeds `chunks` to a CGI-mode stdout as a guest's writes would arrive, then ends the run.
-    pub fn cgi_output(chunks: &[&[u8]]) -> CgiResult {
-        let request = crate::testing::MemoryRequest::default();
-        let mut exchange = Exchange::new(request.clone(), Arc::from("fuzz.wasm"), true);
-        for chunk in chunks {
-            if exchange.write_stdout(chunk).is_err() {
-                break;
-            }
-        }
-        let outcome = exchange.finish(RunEnd::Exited(0));
-        let state = request.state();
-        CgiResult { header_block: state.header_block.clone(), body: state.body_out.clone(), outcome: Some(outcome) }
-    }
-
-    /// Feeds `chunks` to a guest's stderr; returns the log lines in order.
-    pub fn stderr_lines(chunks: &[&[u8]]) -> Vec<String> {
-        let mut buffer = LineBuffer::default();
-        let mut lines = Vec::new();
-        for chunk in chunks {
-            buffer.push(chunk);
-            lines.extend(buffer.take_lines(false));
-        }
-        lines.extend(buffer.take_lines(true));
-        lines
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -370,8 +370,8 @@ mod tests {
         }
     }
 
-    /// The WIT file and the Rust SDK spell the phases out for their own languages; they must
-    /// name exactly [`Phase::ALL`].
+    /// The WIT file and the Rust SDK (bindings, `Module` trait, `export!` arms) spell the
+    /// phases out for their own languages; they must name exactly [`Phase::ALL`].
     #[test]
     fn wit_and_sdk_name_exactly_these_phases() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -398,6 +398,24 @@ mod tests {
             .filter(|name| name != "request-end")
             .collect();
         assert_eq!(sdk_names, names, "sdk-rust/src/bindings.rs's export_world! lines");
+
+        // The SDK's `Module` trait has one method per phase, filter and provider, in this
+        // order, and its `export!` macro an arm for each (and no other, but the catch-all).
+        let lib = std::fs::read_to_string(root.join("sdk-rust/src/lib.rs")).unwrap();
+        let snake: Vec<String> = names.iter().map(|n| n.replace('-', "_")).collect();
+        let trait_body = lib.split("pub trait Module").nth(1).and_then(|rest| rest.split("\n}").next()).expect("trait Module");
+        let methods: Vec<String> = trait_body
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("fn ")?.split('(').next().map(str::to_owned))
+            .collect();
+        assert_eq!(methods, snake, "sdk-rust/src/lib.rs's Module trait methods");
+        let macro_body = lib.split("macro_rules! __export_phase").nth(1).and_then(|rest| rest.split("\n}").next()).expect("__export_phase");
+        let arms: Vec<String> = macro_body
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix('(')?.split(',').next().map(str::to_owned))
+            .filter(|arm| arm != "$other:ident")
+            .collect();
+        assert_eq!(arms, snake, "sdk-rust/src/lib.rs's __export_phase! arms");
     }
 
     #[test]
