@@ -42,13 +42,13 @@ static const command_rec wasm_cmds[] = {
     AP_INIT_TAKE12("WasmApacheModuleScope", wasm_cmd_apache_module_scope, NULL, DIR_CONTEXT,
                    "how long extension module instances live: request (default), or server "
                    "with an optional most kept per module"),
-    AP_INIT_TAKE23("WasmOutputFilter", wasm_cmd_define, "output-filter", RSRC_CONF,
+    AP_INIT_TAKE23("WasmOutputFilter", wasm_cmd_output_filter, NULL, RSRC_CONF,
                    "a filter name, the extension module whose output-filter it runs, and an "
                    "optional config string"),
-    AP_INIT_TAKE23("WasmInputFilter", wasm_cmd_define, "input-filter", RSRC_CONF,
+    AP_INIT_TAKE23("WasmInputFilter", wasm_cmd_input_filter, NULL, RSRC_CONF,
                    "a filter name, the extension module whose input-filter it runs, and an "
                    "optional config string"),
-    AP_INIT_TAKE23("WasmAuthzProvider", wasm_cmd_define, "authz-provider", RSRC_CONF,
+    AP_INIT_TAKE23("WasmAuthzProvider", wasm_cmd_authz_provider, NULL, RSRC_CONF,
                    "a Require provider name, the extension module whose authz-provider it "
                    "runs, and an optional config string"),
     AP_INIT_TAKE2("WasmSharedStore", wasm_cmd_shared_store, NULL, RSRC_CONF,

@@ -177,8 +177,8 @@ def test_every_c_entry_point_is_behind_the_panic_boundary():
             indent = indent[:len(indent) - len(indent.lstrip())]
             end = text.find("\n" + indent + "}", m.end())
             body = text[m.end():end]
-            # guard() itself, or a helper that runs the body inside it: directive() for
-            # directive handlers, behind_boundary() for request hooks.
-            if not re.search(r"\b(guard|directive|behind_boundary)\(", body):
+            # guard() itself, or a helper that runs the body inside it: directive!() (or
+            # define(), which is one) for directive handlers, behind_boundary() for hooks.
+            if not re.search(r"\b(guard|directive!?|define|behind_boundary)\(", body):
                 unguarded.append(f"{path.relative_to(REPO)}: {m.group(1)}")
     assert not unguarded, "extern \"C\" functions outside the panic boundary:\n" + "\n".join(unguarded)

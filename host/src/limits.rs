@@ -149,9 +149,3 @@ fn run_nested<F: Future>(timeout: Duration, call: F) -> Option<F::Output> {
         std::thread::yield_now();
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-}

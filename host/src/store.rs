@@ -18,7 +18,7 @@ pub const MAX_VALUE: usize = 64 * 1024;
 /// The longest time a value may be kept, in seconds (30 days).
 pub const MAX_TTL: u32 = 30 * 24 * 3600;
 /// The longest store name.
-pub const MAX_NAME: usize = 32;
+pub use crate::config::values::MAX_STORE_NAME as MAX_NAME;
 
 struct StoreDef {
     name: String,
@@ -39,9 +39,7 @@ pub(crate) fn reset() {
 
 /// Defines a store; returns its number (the order of definition).
 pub fn define(name: &str) -> Result<usize, String> {
-    if name.is_empty() || name.len() > MAX_NAME || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b)) {
-        return Err(format!("`{name}` is not a store name (1 to {MAX_NAME} letters, digits, _ - .)"));
-    }
+    let name = crate::config::values::store_name(name)?;
     let mut stores = stores();
     if stores.iter().any(|s| s.name == name) {
         return Err(format!("{name} is already defined by an earlier WasmSharedStore line"));

@@ -67,14 +67,31 @@ const char *wasm_cmd_apache_module(cmd_parms *cmd,
                                    const char *order);
 
 /**
- * `WasmOutputFilter`, `WasmInputFilter` and `WasmAuthzProvider`: `NAME /path/module.wasm
- * [config string]`. The command table's `cmd_data` names what is defined (its WIT name).
+ * `WasmOutputFilter NAME /path/module.wasm [config string]`.
  */
-const char *wasm_cmd_define(cmd_parms *cmd,
-                            void *cfg,
-                            const char *name,
-                            const char *path,
-                            const char *config);
+const char *wasm_cmd_output_filter(cmd_parms *cmd,
+                                   void *cfg,
+                                   const char *name,
+                                   const char *path,
+                                   const char *config);
+
+/**
+ * `WasmInputFilter NAME /path/module.wasm [config string]`.
+ */
+const char *wasm_cmd_input_filter(cmd_parms *cmd,
+                                  void *cfg,
+                                  const char *name,
+                                  const char *path,
+                                  const char *config);
+
+/**
+ * `WasmAuthzProvider NAME /path/module.wasm [config string]`.
+ */
+const char *wasm_cmd_authz_provider(cmd_parms *cmd,
+                                    void *cfg,
+                                    const char *name,
+                                    const char *path,
+                                    const char *config);
 
 /**
  * `WasmSharedStore NAME provider[:args]`.

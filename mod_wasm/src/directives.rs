@@ -9,13 +9,24 @@ use std::ptr;
 
 use host::config::{DirConfig, ModuleRef};
 use host::config::{values, ExtensionRef};
-use host::phase::{exported_phases, HookOrder, Provides};
+use host::phase::{exported_phases, FilterKind, HookOrder, Provides};
 use host::extension::{check_module, check_provider_module};
 use host::validate::{self, WasmInfo, WasmKind};
 
 use crate::boundary::guard;
 use crate::config::dir_config_mut;
 use crate::ffi::*;
+
+/// The body of a directive handler: `$body` changes the section's config `$c` (and may use
+/// `$cmd`); see [`directive`].
+macro_rules! directive {
+    ($cmd:ident, $cfg:ident, |$c:pat_param| $body:block) => {
+        // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
+        // and NUL-terminated arguments (NULL for an absent optional one), while it reads
+        // the configuration on one thread.
+        unsafe { directive($cmd, |$c| $body, $cfg) }
+    };
+}
 
 /// Runs a directive handler: NULL on success, else the message copied into the config pool.
 ///
@@ -141,51 +152,39 @@ fn check_settings_for_kind(c: &DirConfig) -> Result<(), String> {
 
 #[no_mangle]
 pub unsafe extern "C" fn wasm_cmd_module(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
-    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
-    // and NUL-terminated arguments, while it reads the configuration on one thread.
-    unsafe {
-        directive(cmd, |c| {
-            set_once(&mut c.module, || {
-                let path = server_path(cmd, &c_str(arg))?;
-                let slot = host::registry::register(&path, check_handler_program).map_err(|e| e.to_string())?;
-                if let Some(entry) = &c.entry_point {
-                    check_entry_point(slot.path(), slot.info(), entry)?;
-                }
-                Ok(ModuleRef { slot, mount: location_of(cmd) })
-            })?;
-            check_settings_for_kind(c)
-        }, cfg)
-    }
+    directive!(cmd, cfg, |c| {
+        set_once(&mut c.module, || {
+            let path = server_path(cmd, &c_str(arg))?;
+            let slot = host::registry::register(&path, check_handler_program).map_err(|e| e.to_string())?;
+            if let Some(entry) = &c.entry_point {
+                check_entry_point(slot.path(), slot.info(), entry)?;
+            }
+            Ok(ModuleRef { slot, mount: location_of(cmd) })
+        })?;
+        check_settings_for_kind(c)
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn wasm_cmd_entry_point(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
-    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
-    // and NUL-terminated arguments, while it reads the configuration on one thread.
-    unsafe {
-        directive(cmd, |c| {
-            set_once(&mut c.entry_point, || {
-                let entry = c_str(arg);
-                if let Some(module) = &c.module {
-                    check_entry_point(module.slot.path(), module.slot.info(), &entry)?;
-                }
-                Ok(entry)
-            })
-        }, cfg)
-    }
+    directive!(cmd, cfg, |c| {
+        set_once(&mut c.entry_point, || {
+            let entry = c_str(arg);
+            if let Some(module) = &c.module {
+                check_entry_point(module.slot.path(), module.slot.info(), &entry)?;
+            }
+            Ok(entry)
+        })
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn wasm_cmd_dir(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
-    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
-    // and NUL-terminated arguments, while it reads the configuration on one thread.
-    unsafe {
-        directive(cmd, |c| {
-            let host_dir = existing_dir(cmd, &c_str(arg))?;
-            c.add_preopen(&host_dir.to_string_lossy(), &host_dir);
-            Ok(())
-        }, cfg)
-    }
+    directive!(cmd, cfg, |c| {
+        let host_dir = existing_dir(cmd, &c_str(arg))?;
+        c.add_preopen(&host_dir.to_string_lossy(), &host_dir);
+        Ok(())
+    })
 }
 
 #[no_mangle]
@@ -195,16 +194,12 @@ pub unsafe extern "C" fn wasm_cmd_map_dir(
     guest: *const c_char,
     host_dir: *const c_char,
 ) -> *const c_char {
-    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
-    // and NUL-terminated arguments, while it reads the configuration on one thread.
-    unsafe {
-        directive(cmd, |c| {
-            let guest = c_str(guest);
-            let host_dir = existing_dir(cmd, &c_str(host_dir))?;
-            c.add_preopen(&guest, &host_dir);
-            Ok(())
-        }, cfg)
-    }
+    directive!(cmd, cfg, |c| {
+        let guest = c_str(guest);
+        let host_dir = existing_dir(cmd, &c_str(host_dir))?;
+        c.add_preopen(&guest, &host_dir);
+        Ok(())
+    })
 }
 
 /// # Safety
@@ -221,14 +216,10 @@ unsafe fn existing_dir(cmd: *mut cmd_parms, arg: &str) -> Result<PathBuf, String
 
 #[no_mangle]
 pub unsafe extern "C" fn wasm_cmd_arg(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
-    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
-    // and NUL-terminated arguments, while it reads the configuration on one thread.
-    unsafe {
-        directive(cmd, |c| {
-            c.add_arg(&c_str(arg));
-            Ok(())
-        }, cfg)
-    }
+    directive!(cmd, cfg, |c| {
+        c.add_arg(&c_str(arg));
+        Ok(())
+    })
 }
 
 #[no_mangle]
@@ -238,42 +229,26 @@ pub unsafe extern "C" fn wasm_cmd_env(
     name: *const c_char,
     value: *const c_char,
 ) -> *const c_char {
-    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
-    // and NUL-terminated arguments, while it reads the configuration on one thread.
-    unsafe {
-        directive(cmd, |c| {
-            let name = c_str(name);
-            if name.is_empty() || name.contains('=') {
-                return Err(format!("`{name}` is not a valid environment variable name"));
-            }
-            c.set_env(&name, &c_str(value));
-            Ok(())
-        }, cfg)
-    }
+    directive!(cmd, cfg, |c| {
+        c.set_env(values::env_name(&c_str(name))?, &c_str(value));
+        Ok(())
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn wasm_cmd_enable_cgi(cmd: *mut cmd_parms, cfg: *mut c_void, on: c_int) -> *const c_char {
-    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
-    // and NUL-terminated arguments, while it reads the configuration on one thread.
-    unsafe {
-        directive(cmd, |c| {
-            set_once(&mut c.enable_cgi, || Ok(on != 0))?;
-            check_settings_for_kind(c)
-        }, cfg)
-    }
+    directive!(cmd, cfg, |c| {
+        set_once(&mut c.enable_cgi, || Ok(on != 0))?;
+        check_settings_for_kind(c)
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn wasm_cmd_map_cgi_file_names(cmd: *mut cmd_parms, cfg: *mut c_void, on: c_int) -> *const c_char {
-    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
-    // and NUL-terminated arguments, while it reads the configuration on one thread.
-    unsafe {
-        directive(cmd, |c| {
-            set_once(&mut c.map_cgi_file_names, || Ok(on != 0))?;
-            check_settings_for_kind(c)
-        }, cfg)
-    }
+    directive!(cmd, cfg, |c| {
+        set_once(&mut c.map_cgi_file_names, || Ok(on != 0))?;
+        check_settings_for_kind(c)
+    })
 }
 
 #[no_mangle]
@@ -284,61 +259,89 @@ pub unsafe extern "C" fn wasm_cmd_apache_module(
     config: *const c_char,
     order: *const c_char,
 ) -> *const c_char {
-    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
-    // and NUL-terminated arguments, while it reads the configuration on one thread.
-    unsafe {
-        directive(cmd, |c| {
-            let path = server_path(cmd, &c_str(path))?;
-            let slot = host::registry::register(&path, check_module).map_err(|e| e.to_string())?;
-            // The last two arguments are NULL when absent.
-            let order = if order.is_null() { HookOrder::default() } else { values::hook_order(&c_str(order))? };
-            let config = (!config.is_null()).then(|| std::sync::Arc::from(c_str(config)));
-            crate::phases::register_phase_hooks(exported_phases(&slot.info().exports), order);
-            c.add_extension(ExtensionRef { slot, config, order });
-            Ok(())
-        }, cfg)
-    }
+    directive!(cmd, cfg, |c| {
+        let path = server_path(cmd, &c_str(path))?;
+        let slot = host::registry::register(&path, check_module).map_err(|e| e.to_string())?;
+        // The last two arguments are NULL when absent.
+        let order = if order.is_null() { HookOrder::default() } else { values::hook_order(&c_str(order))? };
+        let config = (!config.is_null()).then(|| std::sync::Arc::from(c_str(config)));
+        crate::phases::register_phase_hooks(exported_phases(&slot.info().exports), order);
+        c.add_extension(ExtensionRef { slot, config, order });
+        Ok(())
+    })
 }
 
 /// `WasmOutputFilter`, `WasmInputFilter` and `WasmAuthzProvider`: `NAME /path/module.wasm
-/// [config string]`. The command table's `cmd_data` names what is defined (its WIT name).
-#[no_mangle]
-pub unsafe extern "C" fn wasm_cmd_define(
+/// [config string]` defines what `provides` names, under NAME.
+///
+/// # Safety
+/// As for a directive handler: `cmd`, `cfg` and the NUL-terminated arguments (`config` NULL
+/// when absent) as httpd passed them.
+unsafe fn define(
+    provides: Provides,
     cmd: *mut cmd_parms,
     cfg: *mut c_void,
     name: *const c_char,
     path: *const c_char,
     config: *const c_char,
 ) -> *const c_char {
-    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
-    // and NUL-terminated arguments (the third NULL when absent), on one thread; `info` is
-    // the command table's string.
-    unsafe {
-        directive(cmd, |_| {
-            let info = c_str((*cmd).info as *const c_char);
-            let provides = Provides::ALL.into_iter().find(|p| p.name() == info).ok_or("unknown definition kind")?;
-            let name = c_str(name);
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b)) {
-                let noun = if provides == Provides::Authz { "provider" } else { "filter" };
-                return Err(format!("`{name}` is not a {noun} name (letters, digits, _ - .)"));
-            }
-            if provides == Provides::Authz {
-                crate::authz::check_name_free(&name, (*cmd).temp_pool)?;
-            }
-            let path = server_path(cmd, &c_str(path))?;
-            let check = check_provider_module(provides);
-            let slot = host::registry::register(&path, check).map_err(|e| e.to_string())?;
-            let config = (!config.is_null()).then(|| std::sync::Arc::from(c_str(config)));
-            let module = ExtensionRef { slot, config, order: Default::default() };
-            let def = host::registry::Definition { name: name.clone(), provides, module };
-            let index = host::registry::define(def, crate::MAX_NUMBERED)?;
-            match provides {
-                Provides::Filter(kind) => crate::filters::register(kind, index, &name, (*cmd).pool),
-                Provides::Authz => crate::authz::register(index, &name, (*cmd).pool),
-            }
-            Ok(())
-        }, cfg)
-    }
+    directive!(cmd, cfg, |_| {
+        let name = values::definition_name(&c_str(name), provides)?.to_owned();
+        if provides == Provides::Authz {
+            crate::authz::check_name_free(&name, (*cmd).temp_pool)?;
+        }
+        let path = server_path(cmd, &c_str(path))?;
+        let check = check_provider_module(provides);
+        let slot = host::registry::register(&path, check).map_err(|e| e.to_string())?;
+        let config = (!config.is_null()).then(|| std::sync::Arc::from(c_str(config)));
+        let module = ExtensionRef { slot, config, order: Default::default() };
+        let def = host::registry::Definition { name: name.clone(), provides, module };
+        let index = host::registry::define(def, crate::MAX_NUMBERED)?;
+        match provides {
+            Provides::Filter(kind) => crate::filters::register(kind, index, &name, (*cmd).pool),
+            Provides::Authz => crate::authz::register(index, &name, (*cmd).pool),
+        }
+        Ok(())
+    })
+}
+
+/// `WasmOutputFilter NAME /path/module.wasm [config string]`.
+#[no_mangle]
+pub unsafe extern "C" fn wasm_cmd_output_filter(
+    cmd: *mut cmd_parms,
+    cfg: *mut c_void,
+    name: *const c_char,
+    path: *const c_char,
+    config: *const c_char,
+) -> *const c_char {
+    // SAFETY: httpd's arguments to a directive handler, passed on as they are.
+    unsafe { define(Provides::Filter(FilterKind::Output), cmd, cfg, name, path, config) }
+}
+
+/// `WasmInputFilter NAME /path/module.wasm [config string]`.
+#[no_mangle]
+pub unsafe extern "C" fn wasm_cmd_input_filter(
+    cmd: *mut cmd_parms,
+    cfg: *mut c_void,
+    name: *const c_char,
+    path: *const c_char,
+    config: *const c_char,
+) -> *const c_char {
+    // SAFETY: httpd's arguments to a directive handler, passed on as they are.
+    unsafe { define(Provides::Filter(FilterKind::Input), cmd, cfg, name, path, config) }
+}
+
+/// `WasmAuthzProvider NAME /path/module.wasm [config string]`.
+#[no_mangle]
+pub unsafe extern "C" fn wasm_cmd_authz_provider(
+    cmd: *mut cmd_parms,
+    cfg: *mut c_void,
+    name: *const c_char,
+    path: *const c_char,
+    config: *const c_char,
+) -> *const c_char {
+    // SAFETY: httpd's arguments to a directive handler, passed on as they are.
+    unsafe { define(Provides::Authz, cmd, cfg, name, path, config) }
 }
 
 /// `WasmSharedStore NAME provider[:args]`.
@@ -362,15 +365,11 @@ pub unsafe extern "C" fn wasm_cmd_shared_store_grant(
     name: *const c_char,
     path: *const c_char,
 ) -> *const c_char {
-    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
-    // and NUL-terminated arguments, while it reads the configuration on one thread.
-    unsafe {
-        directive(cmd, |_| {
-            let path = server_path(cmd, &c_str(path))?;
-            let slot = host::registry::register(&path, check_module).map_err(|e| e.to_string())?;
-            host::store::grant(&c_str(name), slot)
-        }, cfg)
-    }
+    directive!(cmd, cfg, |_| {
+        let path = server_path(cmd, &c_str(path))?;
+        let slot = host::registry::register(&path, check_module).map_err(|e| e.to_string())?;
+        host::store::grant(&c_str(name), slot)
+    })
 }
 
 #[no_mangle]
@@ -380,47 +379,31 @@ pub unsafe extern "C" fn wasm_cmd_apache_module_scope(
     scope: *const c_char,
     max: *const c_char,
 ) -> *const c_char {
-    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
-    // and NUL-terminated arguments, while it reads the configuration on one thread.
-    unsafe {
-        directive(cmd, |c| {
-            set_once(&mut c.extension_scope, || {
-                // The second argument is NULL when absent.
-                let (scope, max) = (c_str(scope), (!max.is_null()).then(|| c_str(max)));
-                values::scope(&scope, max.as_deref())
-            })
-        }, cfg)
-    }
+    directive!(cmd, cfg, |c| {
+        set_once(&mut c.extension_scope, || {
+            // The second argument is NULL when absent.
+            let (scope, max) = (c_str(scope), (!max.is_null()).then(|| c_str(max)));
+            values::scope(&scope, max.as_deref())
+        })
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn wasm_cmd_http_outgoing(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
-    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
-    // and NUL-terminated arguments, while it reads the configuration on one thread.
-    unsafe {
-        directive(cmd, |c| {
-            c.add_outgoing(values::Origin::parse(&c_str(arg))?);
-            check_settings_for_kind(c)
-        }, cfg)
-    }
+    directive!(cmd, cfg, |c| {
+        c.add_outgoing(values::Origin::parse(&c_str(arg))?);
+        check_settings_for_kind(c)
+    })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn wasm_cmd_timeout(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
-    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
-    // and NUL-terminated arguments, while it reads the configuration on one thread.
-    unsafe {
-        directive(cmd, |c| set_once(&mut c.timeout, || values::duration(&c_str(arg))), cfg)
-    }
+    directive!(cmd, cfg, |c| { set_once(&mut c.timeout, || values::duration(&c_str(arg))) })
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn wasm_cmd_memory_limit(cmd: *mut cmd_parms, cfg: *mut c_void, arg: *const c_char) -> *const c_char {
-    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
-    // and NUL-terminated arguments, while it reads the configuration on one thread.
-    unsafe {
-        directive(cmd, |c| set_once(&mut c.memory_limit, || values::size(&c_str(arg))), cfg)
-    }
+    directive!(cmd, cfg, |c| { set_once(&mut c.memory_limit, || values::size(&c_str(arg))) })
 }
 
 /// Sets a single-valued directive's field to what `value` makes of its arguments. It may
@@ -446,10 +429,9 @@ pub unsafe extern "C" fn wasm_cmd_cache_dir(cmd: *mut cmd_parms, cfg: *mut c_voi
         }
         directive(cmd, |_| {
             let arg = c_str(arg);
-            let setting = if arg.eq_ignore_ascii_case("off") {
-                crate::lifecycle::CacheSetting::Off
-            } else {
-                crate::lifecycle::CacheSetting::Dir(server_path(cmd, &arg)?)
+            let setting = match values::cache_dir(&arg) {
+                None => crate::lifecycle::CacheSetting::Off,
+                Some(dir) => crate::lifecycle::CacheSetting::Dir(server_path(cmd, dir)?),
             };
             crate::lifecycle::set_cache(setting);
             Ok(())

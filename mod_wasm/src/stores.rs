@@ -65,10 +65,7 @@ pub(crate) unsafe fn pre_config(pconf: *mut apr_pool_t) {
 /// # Safety
 /// `cmd` must be the live cmd_parms of the directive being read.
 pub(crate) unsafe fn define(cmd: *mut cmd_parms, name: &str, spec: &str) -> Result<(), String> {
-    let (provider_name, args) = match spec.split_once(':') {
-        Some((p, a)) => (p, Some(a)),
-        None => (spec, None),
-    };
+    let (provider_name, args) = host::config::values::store_provider(spec);
     // SAFETY: the directive's pools are live (caller); httpd's provider registry is filled
     // by the providers' modules as they register their hooks, before any directive is read.
     unsafe {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::limits::MAX_MEMORY_LIMIT;
-use crate::phase::{HookOrder, Scope};
+use crate::phase::{HookOrder, Provides, Scope};
 
 /// Parses a duration the way httpd's `Timeout` reads one (a number with `ms`, `s` (the
 /// default), `mi` or `h`), and also with a fraction (`1.5s`) and `m`/`min` for minutes.
@@ -89,6 +89,52 @@ impl std::fmt::Display for Origin {
     }
 }
 
+/// An environment variable's name (`WasmEnv NAME value`): not empty, no `=`.
+pub fn env_name(name: &str) -> Result<&str, String> {
+    if name.is_empty() || name.contains('=') {
+        return Err(format!("`{name}` is not a valid environment variable name"));
+    }
+    Ok(name)
+}
+
+/// The name a filter or an authorization provider is defined under (`WasmOutputFilter NAME
+/// …`): letters, digits, `_`, `-` or `.`.
+pub fn definition_name(name: &str, provides: Provides) -> Result<&str, String> {
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b)) {
+        let noun = if provides == Provides::Authz { "provider" } else { "filter" };
+        return Err(format!("`{name}` is not a {noun} name (letters, digits, _ - .)"));
+    }
+    Ok(name)
+}
+
+/// The longest shared store name.
+pub const MAX_STORE_NAME: usize = 32;
+
+/// A shared store's name (`WasmSharedStore NAME …`): 1 to [`MAX_STORE_NAME`] letters,
+/// digits, `_`, `-` or `.`.
+pub fn store_name(name: &str) -> Result<&str, String> {
+    let valid = !name.is_empty() && name.len() <= MAX_STORE_NAME && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
+    if valid {
+        Ok(name)
+    } else {
+        Err(format!("`{name}` is not a store name (1 to {MAX_STORE_NAME} letters, digits, _ - .)"))
+    }
+}
+
+/// A shared store's provider (`WasmSharedStore NAME provider[:args]`): httpd's socache
+/// provider name and the arguments it is created with, if any.
+pub fn store_provider(spec: &str) -> (&str, Option<&str>) {
+    match spec.split_once(':') {
+        Some((provider, args)) => (provider, Some(args)),
+        None => (spec, None),
+    }
+}
+
+/// `WasmCacheDir Off | DIR`: the directory, or `None` for `Off` (any case).
+pub fn cache_dir(arg: &str) -> Option<&str> {
+    (!arg.eq_ignore_ascii_case("off")).then_some(arg)
+}
+
 /// A hook position (the last argument of `WasmApacheModule`): `first`, `middle` or `last`.
 pub fn hook_order(word: &str) -> Result<HookOrder, String> {
     match word.to_ascii_lowercase().as_str() {
@@ -160,6 +206,28 @@ mod tests {
         }
         let uri: http::Uri = "http://Example.COM/x?y".parse().unwrap();
         assert_eq!(Origin::of(&uri), Some(Origin::parse("http://example.com:80").unwrap()));
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(env_name("APP_MODE"), Ok("APP_MODE"));
+        assert!(env_name("A=B").is_err() && env_name("").is_err());
+        assert_eq!(definition_name("INJECT-1.x", Provides::Authz), Ok("INJECT-1.x"));
+        assert!(definition_name("a b", Provides::Authz).unwrap_err().contains("provider name"));
+        assert!(definition_name("", Provides::Filter(crate::phase::FilterKind::Output)).unwrap_err().contains("filter name"));
+    }
+
+    #[test]
+    fn stores_and_cache() {
+        assert_eq!(store_name("sessions-1.a_b"), Ok("sessions-1.a_b"));
+        for bad in ["", "a b", "x:y", &"n".repeat(MAX_STORE_NAME + 1)] {
+            assert!(store_name(bad).unwrap_err().contains("not a store name"), "{bad}");
+        }
+        assert_eq!(store_provider("shmcb:/run/x(64000)"), ("shmcb", Some("/run/x(64000)")));
+        assert_eq!(store_provider("redis:127.0.0.1:6379"), ("redis", Some("127.0.0.1:6379")));
+        assert_eq!(store_provider("dbm"), ("dbm", None));
+        assert_eq!(cache_dir("OFF"), None);
+        assert_eq!(cache_dir("/var/cache/x"), Some("/var/cache/x"));
     }
 
     #[test]
