@@ -11,7 +11,7 @@ use host::LogLevel;
 
 use crate::boundary::guard;
 use crate::config::dir_config;
-use crate::request::HookRequest;
+use crate::request::RequestRec;
 use crate::request_state::request_instances;
 use crate::ffi::*;
 use crate::log::log_request;
@@ -105,7 +105,8 @@ unsafe fn decide(r: *mut request_rec, index: usize, line: &str) -> authz_status 
     };
     // SAFETY: `r` is live; the instances live as long as its original request's pool.
     let instances = unsafe { request_instances(r) };
-    let req = Box::new(HookRequest::new(r));
+    // SAFETY: `r` is live; the host drops the value when the guest call returns.
+    let req = Box::new(unsafe { RequestRec::new(r) });
     match instances.authz(&def.module, cfg.limits(), cfg.extension_scope(), req, line) {
         AuthzOutcome::Granted => AUTHZ_GRANTED,
         AuthzOutcome::Denied => AUTHZ_DENIED,

@@ -23,7 +23,7 @@ use host::LogLevel;
 use crate::boundary::guard;
 use crate::config::dir_config;
 use crate::pool::pool_owned;
-use crate::request::HookRequest;
+use crate::request::RequestRec;
 use crate::request_state::{already_answered, request_instances};
 use crate::ffi::*;
 use crate::log::log_request;
@@ -136,7 +136,8 @@ unsafe fn call_guest<S>(r: *mut request_rec, filtering: &Filtering<S>, data: &[u
     };
     // SAFETY: `r` is live; the instances live as long as its original request's pool.
     let instances = unsafe { request_instances(r) };
-    let req = Box::new(HookRequest::new(r));
+    // SAFETY: `r` is live; the host drops the value when the guest call returns.
+    let req = Box::new(unsafe { RequestRec::new(r) });
     let mut stream = filtering.stream.take();
     let outcome = instances.filter(&def.module, filtering.kind, &mut stream, limits, scope, req, data, at);
     filtering.stream.set(stream);

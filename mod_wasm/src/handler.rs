@@ -10,7 +10,7 @@ use crate::boundary::guard;
 use crate::config::dir_config;
 use crate::ffi::*;
 use crate::log::log_request;
-use crate::request::ApacheRequest;
+use crate::request::RequestRec;
 use crate::request_state::already_answered;
 
 /// The handler name of `SetHandler wasm-handler`.
@@ -63,8 +63,8 @@ unsafe fn serve(r: *mut request_rec) -> c_int {
         }
         Vec::new()
     };
-    // SAFETY: `r` is the live request; the ApacheRequest does not outlive this call.
-    match host::handler::serve(cfg, env, unsafe { ApacheRequest::new(r) }) {
+    // SAFETY: `r` is the live request; the RequestRec does not outlive this call.
+    match host::handler::serve(cfg, env, unsafe { RequestRec::new(r) }) {
         Outcome::Served => OK as c_int,
         // SAFETY: `r` is live.
         Outcome::Status(status) => unsafe { already_answered(r) }.unwrap_or(status as c_int),

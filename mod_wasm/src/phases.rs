@@ -14,7 +14,7 @@ use crate::boundary::guard;
 use crate::config::dir_config;
 use crate::ffi::*;
 use crate::log::log_request;
-use crate::request::{send_now, HookRequest};
+use crate::request::{send_now, RequestRec};
 use crate::request_state::{already_answered, request_instances};
 
 /// Registers the filter a failed insert-filter hook adds (called from mod_wasm.c's
@@ -269,7 +269,9 @@ unsafe fn run_phase(r: *mut request_rec, phase: Phase, order: HookOrder) -> c_in
     let (limits, scope) = (cfg.limits(), cfg.extension_scope());
     let mut result = DECLINED as c_int;
     for ext in cfg.extensions.iter().filter(|e| e.order == order) {
-        let outcome = instances.run(ext, phase, limits, scope, Box::new(HookRequest::new(r)));
+        // SAFETY: `r` is live; the host drops the value when the guest call returns.
+        let req = Box::new(unsafe { RequestRec::new(r) });
+        let outcome = instances.run(ext, phase, limits, scope, req);
         // SAFETY: `r` is live. A handler that redirected has answered through the new
         // request, whatever it returns; httpd would send a second response for a status.
         if phase == Phase::Handler && unsafe { !(*r).next.is_null() } {

@@ -17,33 +17,136 @@ use crate::ffi::*;
 use crate::log::{log_request, status_text};
 use crate::request_state::{already_answered, mark_answered, top_main};
 
-pub struct ApacheRequest {
+/// The one adapter over httpd's `request_rec`: [`host::Request`] for a content handler's
+/// run, [`HttpdRequest`] for an extension module's call. Made for one run or one call, on
+/// the request's thread; the response body goes one way ([`RequestRec::write`]) for both.
+pub struct RequestRec {
     r: *mut request_rec,
-    /// Response bytes on their way to the output filters (apr_brigade_write buffers 8 KiB).
+    /// Response bytes on their way to the output filters (apr_brigade_write buffers 8 KiB),
+    /// made on first use; what is left in it goes on when the value is dropped.
     out: *mut apr_bucket_brigade,
-    /// Request body as it comes from the input filters.
+    /// The request body as it comes from the input filters, made on first use.
     input: *mut apr_bucket_brigade,
     body_ended: bool,
+    /// Response body bytes were written through this value.
+    wrote: bool,
+    /// The response was ended through this value (finish_body, abort_body).
+    ended: bool,
 }
 
-// SAFETY: an ApacheRequest is created by the handler for one request and used only on that
-// request's thread, inside the handler call; wasmtime-wasi merely requires stream objects to
-// be Send.
-unsafe impl Send for ApacheRequest {}
+// SAFETY: a RequestRec is made for one handler run or one guest call and used only on that
+// request's thread, inside that run or call; wasmtime merely requires store data and
+// stream objects to be Send.
+unsafe impl Send for RequestRec {}
 
-impl ApacheRequest {
+impl RequestRec {
     /// # Safety
-    /// `r` must be the request being handled; the value must not outlive the handler call.
+    /// `r` must be the live request of the handler run or guest call the value is made for;
+    /// the value must not outlive that run or call.
     pub unsafe fn new(r: *mut request_rec) -> Self {
-        // SAFETY: `r` is live (caller); brigades in its pool from its connection's allocator.
+        RequestRec { r, out: ptr::null_mut(), input: ptr::null_mut(), body_ended: false, wrote: false, ended: false }
+    }
+
+    /// A brigade of the request's connection, in its pool (made once).
+    fn brigade(r: *mut request_rec, slot: &mut *mut apr_bucket_brigade) -> *mut apr_bucket_brigade {
+        if slot.is_null() {
+            // SAFETY: the request is live during the run or call (new's contract).
+            *slot = unsafe { apr_brigade_create((*r).pool, (*(*r).connection).bucket_alloc) };
+        }
+        *slot
+    }
+
+    fn out(&mut self) -> *mut apr_bucket_brigade {
+        Self::brigade(self.r, &mut self.out)
+    }
+
+    /// httpd has sent a whole response already: a filter refused the request (an input
+    /// filter while the body was read, an output filter answering a status), or it was
+    /// redirected, and what the guest writes from then on must not follow that response.
+    fn answered(&self) -> bool {
+        // SAFETY: the request is live during the run or call.
+        unsafe { already_answered(self.r).is_some() }
+    }
+
+    /// Reads the request body (both traits' `read_body`).
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
+        if self.body_ended || buf.is_empty() {
+            return Ok(0);
+        }
+        let input = Self::brigade(self.r, &mut self.input);
+        // SAFETY: the request is live during the run or call; `input` is its brigade.
+        let n = unsafe { read_body(self.r, input, buf) };
+        self.body_ended = !matches!(n, Ok(n) if n > 0);
+        n
+    }
+
+    /// The one way response body bytes go out (both traits' `write_body`): into `out`,
+    /// which passes them to the output filters in 8 KiB blocks.
+    fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        if self.answered() {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "httpd has already answered (a filter refused the request, or it was redirected)",
+            ));
+        }
+        let out = self.out();
+        self.wrote = true;
+        // SAFETY: the request is live during the run or call; `out` is its brigade.
+        let rv = unsafe {
+            apr_brigade_write(
+                out,
+                Some(ap_filter_flush),
+                (*self.r).output_filters as *mut c_void,
+                data.as_ptr() as *const c_char,
+                data.len() as apr_size_t,
+            )
+        };
+        status_result(rv)
+    }
+
+    /// Passes what `out` holds on to the output filters, without a FLUSH.
+    fn pass_written(&mut self) -> io::Result<()> {
+        // SAFETY: the request is live during the run or call; `out` is its brigade.
         unsafe {
-            let alloc = (*(*r).connection).bucket_alloc;
-            ApacheRequest {
-                r,
-                out: apr_brigade_create((*r).pool, alloc),
-                input: apr_brigade_create((*r).pool, alloc),
-                body_ended: false,
+            if self.out.is_null() || brigade_first(self.out).is_none() {
+                return Ok(());
             }
+            let rv = ap_pass_brigade((*self.r).output_filters, self.out);
+            apr_brigade_cleanup(self.out as *mut c_void);
+            status_result(rv)
+        }
+    }
+
+    fn log_line(&self, level: LogLevel, message: &str) {
+        // SAFETY: the request is live during the run or call.
+        unsafe { log_request(self.r, level, message) }
+    }
+}
+
+impl Drop for RequestRec {
+    /// A response begun and not ended here (an extension module's handler writes, then
+    /// returns; httpd ends the response): what the brigade still holds is handed to httpd's
+    /// own buffered output (`ap_rwrite`, its OLD_WRITE filter), so that it goes out in order
+    /// with whatever comes next — httpd's end of the response, and with it a Content-Length
+    /// for a response that fits in one buffer.
+    fn drop(&mut self) {
+        if !self.wrote || self.ended || self.out.is_null() || self.answered() {
+            return;
+        }
+        // SAFETY: the request is live during the run or call the value was made for; `out`
+        // is its brigade, flattened into memory of our own before it is emptied.
+        unsafe {
+            let mut len: apr_off_t = 0;
+            apr_brigade_length(self.out, 1, &mut len);
+            if len > 0 {
+                let mut tail = vec![0u8; len as usize];
+                let mut got = len as apr_size_t;
+                apr_brigade_flatten(self.out, tail.as_mut_ptr() as *mut c_char, &mut got);
+                if let Ok(n) = c_int::try_from(got) {
+                    ap_rwrite(tail.as_ptr() as *const c_void, n, self.r);
+                }
+            }
+            apr_brigade_cleanup(self.out as *mut c_void);
         }
     }
 }
@@ -80,84 +183,60 @@ unsafe extern "C" fn next_header_line(buf: *mut c_char, len: c_int, data: *mut c
     })
 }
 
-impl ApacheRequest {
-    /// httpd has sent a whole response already: a filter refused the request (an input
-    /// filter while the body was read, an output filter answering a status), and what the
-    /// program writes from then on must not follow that response on the wire.
-    fn answered(&self) -> bool {
-        // SAFETY: the request is live while the handler runs.
-        unsafe { already_answered(self.r).is_some() }
-    }
-}
-
-impl host::Request for ApacheRequest {
+impl host::Request for RequestRec {
     fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
-        if self.body_ended || buf.is_empty() {
-            return Ok(0);
-        }
-        // SAFETY: the request is live while the handler runs; `input` is its brigade.
-        let n = unsafe { read_body(self.r, self.input, buf) };
-        self.body_ended = !matches!(n, Ok(n) if n > 0);
-        n
+        self.read(buf)
     }
 
     fn write_body(&mut self, data: &[u8]) -> io::Result<()> {
-        if self.answered() {
-            return Err(io::Error::new(io::ErrorKind::BrokenPipe, "httpd has already answered (a filter refused the request)"));
-        }
-        // SAFETY: the request is live while the handler runs; `out` is its brigade.
-        let rv = unsafe {
-            apr_brigade_write(
-                self.out,
-                Some(ap_filter_flush),
-                (*self.r).output_filters as *mut c_void,
-                data.as_ptr() as *const c_char,
-                data.len() as apr_size_t,
-            )
-        };
-        status_result(rv)
+        self.write(data)
     }
 
     fn flush(&mut self) -> io::Result<()> {
         if self.answered() {
             return Err(io::Error::new(io::ErrorKind::BrokenPipe, "httpd has already answered (a filter refused the request)"));
         }
+        let out = self.out();
         // SAFETY: the request is live while the handler runs; `out` is its brigade.
         unsafe {
             let flush = apr_bucket_flush_create((*(*self.r).connection).bucket_alloc);
-            brigade_insert_tail(self.out, flush);
-            let rv = ap_pass_brigade((*self.r).output_filters, self.out);
-            apr_brigade_cleanup(self.out as *mut c_void);
+            brigade_insert_tail(out, flush);
+            let rv = ap_pass_brigade((*self.r).output_filters, out);
+            apr_brigade_cleanup(out as *mut c_void);
             status_result(rv)
         }
     }
 
     fn finish_body(&mut self) -> io::Result<()> {
+        self.ended = true;
+        let out = self.out();
         // SAFETY: the request is live while the handler runs; `out` is its brigade.
         unsafe {
             if self.answered() {
-                apr_brigade_cleanup(self.out as *mut c_void);
+                apr_brigade_cleanup(out as *mut c_void);
                 return Ok(());
             }
             let eos = apr_bucket_eos_create((*(*self.r).connection).bucket_alloc);
-            brigade_insert_tail(self.out, eos);
-            let rv = ap_pass_brigade((*self.r).output_filters, self.out);
-            apr_brigade_cleanup(self.out as *mut c_void);
+            brigade_insert_tail(out, eos);
+            let rv = ap_pass_brigade((*self.r).output_filters, out);
+            apr_brigade_cleanup(out as *mut c_void);
             if rv == APR_SUCCESS as apr_status_t {
-                send_now(self.r, self.out);
+                send_now(self.r, out);
             }
             status_result(rv)
         }
     }
 
     fn abort_body(&mut self) -> io::Result<()> {
+        self.ended = true;
+        let out = self.out();
         // SAFETY: the request is live while the handler runs; `out` is its brigade.
         unsafe {
             if self.answered() {
-                apr_brigade_cleanup(self.out as *mut c_void);
+                apr_brigade_cleanup(out as *mut c_void);
                 return Ok(());
             }
-            status_result(cut_response(self.r, self.out))
+            status_result(cut_response(self.r, out))
         }
     }
 
@@ -259,8 +338,7 @@ impl host::Request for ApacheRequest {
     }
 
     fn log(&mut self, level: LogLevel, message: &str) {
-        // SAFETY: the request is live while the handler runs.
-        unsafe { log_request(self.r, level, message) }
+        self.log_line(level, message)
     }
 }
 
@@ -396,22 +474,7 @@ fn status_result(rv: apr_status_t) -> io::Result<()> {
     }
 }
 
-/// `request_rec` for one hook call.
-pub(crate) struct HookRequest {
-    r: *mut request_rec,
-    body: *mut apr_bucket_brigade,
-}
-
-// SAFETY: used only during the hook call, on the request's thread (wasmtime's store data
-// must be Send).
-unsafe impl Send for HookRequest {}
-
-impl HookRequest {
-    /// `r` must be the live request of the hook call the value is made for.
-    pub(crate) fn new(r: *mut request_rec) -> Self {
-        HookRequest { r, body: ptr::null_mut() }
-    }
-
+impl RequestRec {
     fn pooled(&self, value: &str) -> *mut c_char {
         // SAFETY: the request is live during its hook call, and so is its pool.
         unsafe { pool_str((*self.r).pool, value) }
@@ -445,7 +508,7 @@ unsafe fn text(s: *const c_char) -> Option<String> {
     (!s.is_null()).then(|| unsafe { c_str(s) })
 }
 
-impl HttpdRequest for HookRequest {
+impl HttpdRequest for RequestRec {
     fn field(&self, field: Field) -> Option<String> {
         let r = self.r;
         // SAFETY: the request is live during its hook call; its string fields are NULL or
@@ -538,34 +601,11 @@ impl HttpdRequest for HookRequest {
     }
 
     fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
-        // SAFETY: the request is live during its hook call; the brigade is made once, in its
-        // pool, from its connection's allocator.
-        unsafe {
-            if self.body.is_null() {
-                self.body = apr_brigade_create((*self.r).pool, (*(*self.r).connection).bucket_alloc);
-            }
-            read_body(self.r, self.body, buf)
-        }
+        self.read(buf)
     }
 
     fn write_body(&mut self, data: &[u8]) -> io::Result<()> {
-        // SAFETY: the request is live during its hook call.
-        if unsafe { already_answered(self.r) }.is_some() {
-            return Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "httpd has already answered (a filter refused the request, or it was redirected)",
-            ));
-        }
-        let Ok(len) = c_int::try_from(data.len()) else {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "a write of 2 GiB or more"));
-        };
-        // SAFETY: the request is live during its handler call; `data` is valid for `len`.
-        let n = unsafe { ap_rwrite(data.as_ptr() as *const c_void, len, self.r) };
-        if n < 0 {
-            Err(io::Error::new(io::ErrorKind::BrokenPipe, "the client connection failed"))
-        } else {
-            Ok(())
-        }
+        self.write(data)
     }
 
     fn lookup(&mut self, of: LookupOf, target: &str) -> Result<Lookup, String> {
@@ -595,6 +635,10 @@ impl HttpdRequest for HookRequest {
     }
 
     fn include(&mut self, uri: &str) -> u16 {
+        // What this call wrote so far goes first.
+        if self.pass_written().is_err() {
+            return HTTP_INTERNAL_SERVER_ERROR as u16;
+        }
         // SAFETY: as in `lookup`; the subrequest's output goes into this request's filters,
         // behind what the handler has written so far, as mod_include's does.
         unsafe {
@@ -622,13 +666,13 @@ impl HttpdRequest for HookRequest {
         // SAFETY: the request is live during its handler call; httpd runs the new request to
         // its end here (its recursion limit answers 500 beyond it).
         unsafe {
-            // Part of a response written (here, or by an earlier handler that declined) would
-            // be dropped or followed by the new one: write-body leaves httpd's OLD_WRITE
-            // buffer at the head of the filters, and anything that went through them set
-            // sent_bodyct.
+            // Part of a response written (in this call, or by an earlier handler that
+            // declined) would be dropped or followed by the new one: an earlier call's
+            // writes end in httpd's OLD_WRITE buffer at the head of the filters (see Drop),
+            // and anything that went through them set sent_bodyct.
             let head = (*self.r).output_filters;
-            let written = !head.is_null() && c_str((*(*head).frec).name).eq_ignore_ascii_case("OLD_WRITE");
-            if written || (*self.r).sent_bodyct != 0 {
+            let old_write = !head.is_null() && c_str((*(*head).frec).name).eq_ignore_ascii_case("OLD_WRITE");
+            if self.wrote || old_write || (*self.r).sent_bodyct != 0 {
                 return Err("part of the response has been written already".into());
             }
             if already_answered(self.r).is_some() {
@@ -662,7 +706,6 @@ impl HttpdRequest for HookRequest {
     }
 
     fn log(&mut self, level: LogLevel, message: &str) {
-        // SAFETY: the request is live during its hook call.
-        unsafe { log_request(self.r, level, message) }
+        self.log_line(level, message)
     }
 }

@@ -1,6 +1,6 @@
-//! What mod_wasm keeps for one original request (its subrequests and internal redirects
-//! included) in its request_config: the extension instances, ended with its pool, and the
-//! mark that httpd has already answered it.
+//! What mod_wasm keeps for a request in its request_config: for an original request (its
+//! subrequests and internal redirects included) the extension instances, ended with its
+//! pool; for every request its marks (httpd has already answered it).
 
 use std::cell::Cell;
 use std::ffi::c_void;
@@ -12,19 +12,22 @@ use crate::ffi::*;
 use crate::log::log_request;
 use crate::pool::pool_owned;
 
-/// What mod_wasm keeps for one original request (its subrequests and internal redirects
-/// included): the extension instances, the request itself for the cleanup that ends them,
-/// and whether httpd has already answered the original request ([`mark_answered`]).
-struct RequestState {
-    instances: RequestInstances,
-    r: *mut request_rec,
+/// What mod_wasm notes of one request, original or not.
+#[derive(Default)]
+struct Marks {
+    /// httpd has been given a whole response ([`mark_answered`]).
     answered: Cell<bool>,
 }
 
-/// Marks a subrequest or internal redirect as answered in its own request_config slot,
-/// which nothing else uses (their state is the original request's): a non-null pointer
-/// that is no allocation.
-static ANSWERED: u8 = 0;
+/// What mod_wasm keeps for one original request (its subrequests and internal redirects
+/// included): the extension instances, the request itself for the cleanup that ends them,
+/// and the original request's own marks. A subrequest's or internal redirect's own
+/// request_config slot holds only its [`Marks`].
+struct RequestState {
+    instances: RequestInstances,
+    r: *mut request_rec,
+    marks: Marks,
+}
 
 /// Whether `r` is an original request (neither a subrequest nor an internal redirect).
 ///
@@ -70,7 +73,7 @@ unsafe fn request_state<'a>(r: *mut request_rec, create: bool) -> Option<&'a Req
             if !create {
                 return None;
             }
-            let state = RequestState { instances: RequestInstances::default(), r: root, answered: Cell::new(false) };
+            let state = RequestState { instances: RequestInstances::default(), r: root, marks: Marks::default() };
             *slot = pool_owned((*root).pool, state) as *mut c_void;
         }
         // Shared only: a nested call (a subrequest during a guest's call) may reach it too.
@@ -91,6 +94,29 @@ pub(crate) unsafe fn request_instances<'a>(r: *mut request_rec) -> &'a RequestIn
     }
 }
 
+/// `r`'s own marks, made on first use if `create`: an original request's in its state, a
+/// subrequest's or internal redirect's in its own request_config slot.
+///
+/// # Safety
+/// `r` must be a live request, on its thread; the reference must not outlive its pool.
+unsafe fn marks<'a>(r: *mut request_rec, create: bool) -> Option<&'a Marks> {
+    // SAFETY: caller's contract; a non-original request's own slot holds only its Marks,
+    // made here in its pool.
+    unsafe {
+        if is_original(r) {
+            return request_state(r, create).map(|state| &state.marks);
+        }
+        let slot = own_slot(r);
+        if (*slot).is_null() {
+            if !create {
+                return None;
+            }
+            *slot = pool_owned((*r).pool, Marks::default()) as *mut c_void;
+        }
+        Some(&*(*slot as *const Marks))
+    }
+}
+
 /// Notes that httpd has been given a whole response for `r` from inside its body's flow: an
 /// input filter refused the body while it was read (ours, or httpd's own for a body over
 /// `LimitRequestBody`), or an output filter (or the handler) ended the response with an
@@ -100,15 +126,9 @@ pub(crate) unsafe fn request_instances<'a>(r: *mut request_rec) -> &'a RequestIn
 /// # Safety
 /// `r` must be a live request, on its thread.
 pub(crate) unsafe fn mark_answered(r: *mut request_rec) {
-    // SAFETY: caller's contract; a non-original request's own slot is only used for the mark.
-    unsafe {
-        if is_original(r) {
-            if let Some(state) = request_state(r, true) {
-                state.answered.set(true);
-            }
-        } else {
-            *own_slot(r) = &ANSWERED as *const u8 as *mut c_void;
-        }
+    // SAFETY: caller's contract.
+    if let Some(marks) = unsafe { marks(r, true) } {
+        marks.answered.set(true);
     }
 }
 
@@ -118,13 +138,7 @@ pub(crate) unsafe fn mark_answered(r: *mut request_rec) {
 /// `r` must be a live request, on its thread.
 unsafe fn marked(r: *mut request_rec) -> bool {
     // SAFETY: caller's contract.
-    unsafe {
-        if is_original(r) {
-            request_state(r, false).is_some_and(|state| state.answered.get())
-        } else {
-            *own_slot(r) as *const u8 == &ANSWERED as *const u8
-        }
-    }
+    unsafe { marks(r, false) }.is_some_and(|marks| marks.answered.get())
 }
 
 /// `AP_FILTER_ERROR` ("the response is taken care of") when httpd has already been given a
