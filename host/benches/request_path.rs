@@ -23,7 +23,7 @@ use host::child;
 use host::engine::ChildSettings;
 use host::program::{P1State, Program};
 use host::config::ExtensionRef;
-use host::extension::{FilterStream, RequestInstances};
+use host::extension::{CallContext, FilterStream, RequestInstances};
 use host::phase::{ChunkEnd, FilterKind, Phase, Scope};
 use host::limits::{Limits, MemoryCap};
 use host::testing::{MemoryHttpdRequest, MemoryRequest};
@@ -51,7 +51,7 @@ fn trivial_module() -> PathBuf {
 /// One request whose only hook is `module`'s fixups, from its first call to its end.
 fn whole_request(module: &ExtensionRef, scope: Scope, limits: Limits) {
     let instances = RequestInstances::default();
-    instances.run(module, Phase::Fixups, limits, scope, Box::new(MemoryHttpdRequest::default()));
+    instances.run(CallContext { module, limits, scope }, Phase::Fixups, Box::new(MemoryHttpdRequest::default()));
     instances.end(&mut |_, _| {})
 }
 
@@ -90,11 +90,11 @@ fn benches(c: &mut Criterion) {
     c.bench_function("hook/server-scope-request", |b| b.iter(|| whole_request(&no_edits, server, limits)));
     c.bench_function("hook/next-call", |b| {
         let instances = RequestInstances::default();
-        b.iter(|| instances.run(&no_edits, Phase::Fixups, limits, Scope::Request, Box::new(MemoryHttpdRequest::default())))
+        b.iter(|| instances.run(CallContext { module: &no_edits, limits, scope: Scope::Request }, Phase::Fixups, Box::new(MemoryHttpdRequest::default())))
     });
     c.bench_function("hook/4-header-sets", |b| {
         let instances = RequestInstances::default();
-        b.iter(|| instances.run(&four_sets, Phase::Fixups, limits, Scope::Request, Box::new(MemoryHttpdRequest::default())))
+        b.iter(|| instances.run(CallContext { module: &four_sets, limits, scope: Scope::Request }, Phase::Fixups, Box::new(MemoryHttpdRequest::default())))
     });
 
     // The same hook from the sdk-python example (componentize-py: CPython in several
@@ -116,7 +116,7 @@ fn benches(c: &mut Criterion) {
             let mut stream = FilterStream::default();
             b.iter(|| {
                 let req = Box::new(MemoryHttpdRequest::default());
-                instances.filter(&copy, FilterKind::Output, &mut stream, limits, Scope::Request, req, &piece, ChunkEnd::More)
+                instances.filter(CallContext { module: &copy, limits, scope: Scope::Request }, FilterKind::Output, &mut stream, req, &piece, ChunkEnd::More)
             })
         });
     }

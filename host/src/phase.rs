@@ -30,6 +30,14 @@ pub enum Phase {
 /// response for them. The one statement of the range.
 pub const ANSWER_STATUSES: std::ops::RangeInclusive<u16> = 300..=599;
 
+/// The HTTP statuses httpd can send: the one statement of that range.
+pub const HTTP_STATUSES: std::ops::RangeInclusive<u16> = 100..=599;
+
+/// `status` as an HTTP status httpd can send, or `fallback`.
+pub fn http_status(status: i32, fallback: u16) -> u16 {
+    u16::try_from(status).ok().filter(|s| HTTP_STATUSES.contains(s)).unwrap_or(fallback)
+}
+
 /// The phases a set of modules exports, as bits ([`Phase::bit`]).
 pub type PhaseSet = u16;
 

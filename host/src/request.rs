@@ -176,12 +176,16 @@ pub trait HttpdRequest: Send {
     fn include(&mut self, uri: &str) -> u16;
     /// httpd's internal redirect to `uri`; `Err` says why it cannot be done now.
     fn internal_redirect(&mut self, uri: &str) -> Result<(), String>;
-    /// Runs `op` on shared store number `store` (checked: granted, within the limits) for
+    /// Runs `op` on the shared store `store` (checked: granted, within the limits) for
     /// the id `id`: `Ok(Some(value))` for a found get, `Ok(None)` otherwise; `Err` says why the
     /// provider failed.
-    fn store(&mut self, store: usize, id: &[u8], op: StoreOp<'_>) -> Result<Option<Vec<u8>>, String>;
+    fn store(&mut self, store: &StoreBackend, id: &[u8], op: StoreOp<'_>) -> Result<Option<Vec<u8>>, String>;
     fn log(&mut self, level: LogLevel, message: &str);
 }
+
+/// What carries out a shared store's operations, as the server handed it to the store's
+/// definition (`store::define`): opaque to the host, which only hands it back.
+pub type StoreBackend = std::sync::Arc<dyn std::any::Any + Send + Sync>;
 
 /// One operation on a store, as mod_wasm hands it to the provider.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, Mutex};
 
-pub use crate::request::StoreOp;
+pub use crate::request::{StoreBackend, StoreOp};
 use crate::slot::ModuleSlot;
 
 /// The longest key, in bytes. The providers keep a key as hex with a prefix in 254 bytes
@@ -23,6 +23,8 @@ pub use crate::config::values::MAX_STORE_NAME as MAX_NAME;
 struct StoreDef {
     name: String,
     granted: Vec<Arc<ModuleSlot>>,
+    /// What carries out its operations (mod_wasm's socache provider and instance).
+    backend: StoreBackend,
 }
 
 static STORES: Mutex<Vec<StoreDef>> = Mutex::new(Vec::new());
@@ -37,15 +39,21 @@ pub(crate) fn reset() {
     stores().clear();
 }
 
-/// Defines a store; returns its number (the order of definition).
-pub fn define(name: &str) -> Result<usize, String> {
+/// Defines a store: once its name is checked (valid, not defined yet), `backend` makes what
+/// carries out its operations.
+pub fn define(name: &str, backend: impl FnOnce() -> Result<StoreBackend, String>) -> Result<(), String> {
     let name = crate::config::values::store_name(name)?;
     let mut stores = stores();
     if stores.iter().any(|s| s.name == name) {
         return Err(format!("{name} is already defined by an earlier WasmSharedStore line"));
     }
-    stores.push(StoreDef { name: name.to_owned(), granted: Vec::new() });
-    Ok(stores.len() - 1)
+    stores.push(StoreDef { name: name.to_owned(), granted: Vec::new(), backend: backend()? });
+    Ok(())
+}
+
+/// The backend of every store, in the order of definition.
+pub fn backends() -> Vec<StoreBackend> {
+    stores().iter().map(|s| s.backend.clone()).collect()
 }
 
 /// Lets the module in `slot` use the store `name`.
@@ -62,13 +70,14 @@ pub fn grant(name: &str, slot: Arc<ModuleSlot>) -> Result<(), String> {
 }
 
 /// Checks a guest's call: the store is granted to its module, and the key, value and
-/// lifetime are within the limits. Returns the store's number and the id the provider
+/// lifetime are within the limits. Returns the store's backend and the id the provider
 /// keeps the key under (the store's name, `:`, the key), or the reason to refuse it.
-pub fn check(name: &str, slot: Option<&Arc<ModuleSlot>>, key: &str, op: &StoreOp<'_>) -> Result<(usize, Vec<u8>), String> {
-    let index = {
+pub fn check(name: &str, slot: Option<&Arc<ModuleSlot>>, key: &str, op: &StoreOp<'_>) -> Result<(StoreBackend, Vec<u8>), String> {
+    let backend = {
         let stores = stores();
-        let found = stores.iter().position(|s| s.name == name && slot.is_some_and(|m| s.granted.iter().any(|g| Arc::ptr_eq(g, m))));
-        found.ok_or_else(|| format!("no shared store {name} is granted to this module (WasmSharedStoreGrant {name} <module>)"))?
+        let found = stores.iter().find(|s| s.name == name && slot.is_some_and(|m| s.granted.iter().any(|g| Arc::ptr_eq(g, m))));
+        let found = found.ok_or_else(|| format!("no shared store {name} is granted to this module (WasmSharedStoreGrant {name} <module>)"))?;
+        found.backend.clone()
     };
     if key.is_empty() || key.len() > MAX_KEY {
         return Err(format!("a key is 1 to {MAX_KEY} bytes, not {}", key.len()));
@@ -81,7 +90,7 @@ pub fn check(name: &str, slot: Option<&Arc<ModuleSlot>>, key: &str, op: &StoreOp
             return Err(format!("a lifetime is 1 to {MAX_TTL} seconds, not {ttl_seconds}"));
         }
     }
-    Ok((index, format!("{name}:{key}").into_bytes()))
+    Ok((backend, format!("{name}:{key}").into_bytes()))
 }
 
 #[cfg(test)]
@@ -99,13 +108,17 @@ mod tests {
     #[test]
     fn only_granted_modules_reach_a_store_and_limits_hold() {
         let (a, b) = (slot("a.wasm"), slot("b.wasm"));
-        let index = define("store-test-sessions").unwrap();
-        assert!(define("store-test-sessions").is_err());
-        assert!(define("a/b").is_err() && define("").is_err());
+        let backend: StoreBackend = Arc::new("sessions");
+        define("store-test-sessions", || Ok(backend.clone())).unwrap();
+        assert!(define("store-test-sessions", || Ok(backend.clone())).is_err());
+        assert!(define("a/b", || Ok(backend.clone())).is_err() && define("", || Ok(backend.clone())).is_err());
+        assert!(define("store-test-refused", || Err("no provider".into())).is_err());
         grant("store-test-sessions", a.clone()).unwrap();
         assert!(grant("store-test-missing", a.clone()).is_err());
         let get = StoreOp::Get;
-        assert_eq!(check("store-test-sessions", Some(&a), "k", &get), Ok((index, b"store-test-sessions:k".to_vec())));
+        let (found, id) = check("store-test-sessions", Some(&a), "k", &get).unwrap();
+        assert!(Arc::ptr_eq(&found, &backend));
+        assert_eq!(id, b"store-test-sessions:k".to_vec());
         let refused = check("store-test-sessions", Some(&b), "k", &get).unwrap_err();
         assert!(refused.starts_with("no shared store store-test-sessions is granted to this module"), "{refused}");
         assert!(check("store-test-sessions", None, "k", &get).is_err());

@@ -200,8 +200,8 @@ impl HttpdRequest for MemoryHttpdRequest {
         self.uri = uri.to_owned();
         Ok(())
     }
-    fn store(&mut self, store: usize, id: &[u8], op: crate::request::StoreOp<'_>) -> Result<Option<Vec<u8>>, String> {
-        let key = (store, id.to_vec());
+    fn store(&mut self, store: &crate::request::StoreBackend, id: &[u8], op: crate::request::StoreOp<'_>) -> Result<Option<Vec<u8>>, String> {
+        let key = (std::sync::Arc::as_ptr(store) as *const () as usize, id.to_vec());
         Ok(match op {
             crate::request::StoreOp::Get => self.stores.get(&key).cloned(),
             crate::request::StoreOp::Set { value, .. } => self.stores.insert(key, value.to_vec()).and(None),

@@ -8,7 +8,7 @@ use host::config::DirConfig;
 use host::child;
 use host::engine::ChildSettings;
 use host::config::ExtensionRef;
-use host::extension::{FilterStream, RequestInstances};
+use host::extension::{CallContext, FilterStream, RequestInstances};
 use host::phase::{ChunkEnd, FilterKind, FilterOutcome, HookOutcome, Phase, Scope};
 use host::failure::Failure;
 use host::limits::Limits;
@@ -103,7 +103,7 @@ impl HttpdRequest for TestRequest {
     fn internal_redirect(&mut self, _: &str) -> Result<(), String> {
         Err("no redirects in these tests".into())
     }
-    fn store(&mut self, _: usize, _: &[u8], _: host::request::StoreOp<'_>) -> Result<Option<Vec<u8>>, String> {
+    fn store(&mut self, _: &host::request::StoreBackend, _: &[u8], _: host::request::StoreOp<'_>) -> Result<Option<Vec<u8>>, String> {
         Err("no shared stores in these tests".into())
     }
     fn log(&mut self, level: LogLevel, message: &str) {
@@ -151,6 +151,10 @@ fn kept(ext: &ExtensionRef) -> usize {
 
 const SERVER: Scope = Scope::Server { max: Some(1) };
 
+fn ctx(module: &ExtensionRef, scope: Scope) -> CallContext<'_> {
+    CallContext { module, limits: limits(), scope }
+}
+
 fn limits() -> Limits {
     Limits::default()
 }
@@ -164,7 +168,7 @@ fn one_instance_serves_every_phase_subrequest_and_redirect_of_a_request() {
     let ext = probe("");
     let seen = Arc::new(Mutex::new(Seen::default()));
     let instances = RequestInstances::default();
-    let run = |phase, uri| instances.run(&ext, phase, limits(), Scope::Request, TestRequest::new(uri, &seen));
+    let run = |phase, uri| instances.run(ctx(&ext, Scope::Request), phase, TestRequest::new(uri, &seen));
     assert_eq!(run(Phase::AccessChecker, "/main"), HookOutcome::Declined);
     // A subrequest, then an internal redirect: the original request's instance again.
     assert_eq!(run(Phase::AccessChecker, "/sub"), HookOutcome::Declined);
@@ -182,9 +186,9 @@ fn a_trap_fails_the_phase_and_every_later_one_and_the_instance_is_not_kept() {
     let mut trapping = TestRequest::new("/x", &seen);
     trapping.args = Some("trap".into());
     let before = kept(&ext);
-    assert_eq!(instances.run(&ext, Phase::AccessChecker, limits(), SERVER, trapping), HookOutcome::Failed(Failure::Trap));
+    assert_eq!(instances.run(ctx(&ext, SERVER), Phase::AccessChecker, trapping), HookOutcome::Failed(Failure::Trap));
     assert!(seen.lock().unwrap().logs.iter().any(|l| l.contains("access-checker: wasm trap")), "{:?}", seen.lock().unwrap().logs);
-    assert_eq!(instances.run(&ext, Phase::Handler, limits(), SERVER, TestRequest::new("/x", &seen)), HookOutcome::Failed(Failure::Trap));
+    assert_eq!(instances.run(ctx(&ext, SERVER), Phase::Handler, TestRequest::new("/x", &seen)), HookOutcome::Failed(Failure::Trap));
     assert_eq!(body(&seen), "", "the trapped instance was entered again");
     instances.end(&mut |_, _| {});
     assert!(kept(&ext) <= before, "a trapped instance went back to the pool");
@@ -196,7 +200,7 @@ fn server_scope_returns_instances_at_request_end_up_to_its_maximum() {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let (a, b) = (RequestInstances::default(), RequestInstances::default());
     for instances in [&a, &b] {
-        assert_eq!(instances.run(&ext, Phase::Fixups, limits(), SERVER, TestRequest::new("/x", &seen)), HookOutcome::Declined);
+        assert_eq!(instances.run(ctx(&ext, SERVER), Phase::Fixups, TestRequest::new("/x", &seen)), HookOutcome::Declined);
     }
     let mut ended = Vec::new();
     a.end(&mut |level, line| ended.push(format!("{level:?} {line}")));
@@ -206,7 +210,7 @@ fn server_scope_returns_instances_at_request_end_up_to_its_maximum() {
     assert!(ended.iter().all(|l| !l.starts_with("Error")), "{ended:?}");
     // The next request takes the kept instance: it has served before.
     let next = RequestInstances::default();
-    assert_eq!(next.run(&ext, Phase::Handler, limits(), SERVER, TestRequest::new("/x", &seen)), HookOutcome::Ok);
+    assert_eq!(next.run(ctx(&ext, SERVER), Phase::Handler, TestRequest::new("/x", &seen)), HookOutcome::Ok);
     let served: u32 = seen.lock().unwrap().headers_out.iter().find(|(n, _)| n == "X-Instance-Requests").unwrap().1.parse().unwrap();
     assert!(served >= 2, "a new instance, not the kept one");
     assert_eq!(kept(&ext), 0);
@@ -218,7 +222,7 @@ fn a_subrequest_started_inside_a_guest_call_gets_an_instance_of_its_own() {
     let ext = probe("");
     let seen = Arc::new(Mutex::new(Seen::default()));
     let instances = Arc::new(RequestInstances::default());
-    assert_eq!(instances.run(&ext, Phase::Fixups, limits(), Scope::Request, TestRequest::new("/page", &seen)), HookOutcome::Declined);
+    assert_eq!(instances.run(ctx(&ext, Scope::Request), Phase::Fixups, TestRequest::new("/page", &seen)), HookOutcome::Declined);
     // While the handler writes its body, an output filter runs a subrequest through the
     // same request's hooks (mod_include's `include virtual`).
     let nested = Arc::new(Mutex::new(None));
@@ -232,10 +236,10 @@ fn a_subrequest_started_inside_a_guest_call_gets_an_instance_of_its_own() {
     writer.on_write = Some(Box::new(move || {
         // The whole Shared is captured (a closure using only `inner.0` would capture the Arc).
         let shared = &inner;
-        let outcome = shared.0.run(&sub_ext, Phase::AccessChecker, limits(), Scope::Request, TestRequest::new("/included", &sub));
+        let outcome = shared.0.run(ctx(&sub_ext, Scope::Request), Phase::AccessChecker, TestRequest::new("/included", &sub));
         *result.lock().unwrap() = Some(outcome);
     }));
-    assert_eq!(instances.run(&ext, Phase::Handler, limits(), Scope::Request, writer), HookOutcome::Ok);
+    assert_eq!(instances.run(ctx(&ext, Scope::Request), Phase::Handler, writer), HookOutcome::Ok);
     assert_eq!(*nested.lock().unwrap(), Some(HookOutcome::Declined));
     // The request's own instance saw only its own phases.
     assert_eq!(body(&seen), "user= body_in_access=- phases=fixups,handler\n");
@@ -251,7 +255,7 @@ fn answers_that_mean_nothing_in_a_phase_fail_with_500_and_a_line() {
     let ext = probe("bad-answers");
     let seen = Arc::new(Mutex::new(Seen::default()));
     let instances = RequestInstances::default();
-    let outcome = instances.run(&ext, Phase::AccessChecker, limits(), Scope::Request, TestRequest::new("/status-0", &seen));
+    let outcome = instances.run(ctx(&ext, Scope::Request), Phase::AccessChecker, TestRequest::new("/status-0", &seen));
     assert_eq!(outcome, HookOutcome::Failed(Failure::Trap));
     let logs = seen.lock().unwrap().logs.clone();
     assert_eq!(logs.len(), 1, "{logs:?}");
@@ -266,11 +270,11 @@ fn a_filter_runs_on_the_instance_of_the_requests_hooks() {
     let instances = RequestInstances::default();
     let mut req = TestRequest::new("/page", &seen);
     req.headers_in.push(("X-Tag".into(), "abc".into()));
-    assert_eq!(instances.run(&hooks, Phase::Fixups, limits(), Scope::Request, req), HookOutcome::Declined);
+    assert_eq!(instances.run(ctx(&hooks, Scope::Request), Phase::Fixups, req), HookOutcome::Declined);
     let mut stream = FilterStream::default();
     let mut call = |data: &[u8], at| {
         let req = TestRequest::new("/page", &seen);
-        instances.filter(&filter, FilterKind::Output, &mut stream, limits(), Scope::Request, req, data, at)
+        instances.filter(ctx(&filter, Scope::Request), FilterKind::Output, &mut stream, req, data, at)
     };
     assert_eq!(call(b"hello", ChunkEnd::More), FilterOutcome::Emit(b"hello".to_vec()));
     // The state of the fixups call and of the first piece is there at the end.
@@ -284,7 +288,7 @@ fn a_filter_answer_outside_the_rules_fails_with_a_line() {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let instances = RequestInstances::default();
     let req = TestRequest::new("/x", &seen);
-    let outcome = instances.filter(&filter, FilterKind::Output, &mut FilterStream::default(), limits(), Scope::Request, req, b"x", ChunkEnd::More);
+    let outcome = instances.filter(ctx(&filter, Scope::Request), FilterKind::Output, &mut FilterStream::default(), req, b"x", ChunkEnd::More);
     assert_eq!(outcome, FilterOutcome::Failed(Failure::Trap));
     let logs = seen.lock().unwrap().logs.clone();
     assert!(logs.len() == 1 && logs[0].contains("filter_probe.wasm: output-filter: returned http-status(200)"), "{logs:?}");

@@ -15,7 +15,8 @@ extern void free(void *data);
 int wasm_handler(request_rec *r);
 
 /**
- * pre_config runs before each reading of the configuration (start, dry run, restart).
+ * pre_config runs before each reading of the configuration (start, dry run, restart); the
+ * reading's own record ([`server_config`]) starts empty in the new configuration pool.
  */
 int wasm_pre_config(apr_pool_t *pconf, apr_pool_t *_plog, apr_pool_t *_ptemp);
 

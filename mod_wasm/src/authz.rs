@@ -6,6 +6,7 @@
 use std::ffi::c_void;
 use std::os::raw::c_char;
 
+use host::extension::CallContext;
 use host::phase::{AuthzOutcome, Provides};
 use host::LogLevel;
 
@@ -107,7 +108,7 @@ unsafe fn decide(r: *mut request_rec, index: usize, line: &str) -> authz_status 
     let instances = unsafe { request_instances(r) };
     // SAFETY: `r` is live; the host drops the value when the guest call returns.
     let req = Box::new(unsafe { RequestRec::new(r) });
-    match instances.authz(&def.module, cfg.limits(), cfg.extension_scope(), req, line) {
+    match instances.authz(CallContext { module: &def.module, limits: cfg.limits(), scope: cfg.extension_scope() }, req, line) {
         AuthzOutcome::Granted => AUTHZ_GRANTED,
         AuthzOutcome::Denied => AUTHZ_DENIED,
         AuthzOutcome::DeniedNoUser => AUTHZ_DENIED_NO_USER,

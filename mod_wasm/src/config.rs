@@ -1,10 +1,15 @@
-//! The per-directory configuration as httpd holds it: create and merge (the functions of
-//! the module record), and the typed look-up every hook and directive goes through.
+//! The configuration as httpd holds it: the per-directory config (create and merge, the
+//! functions of the module record, and the typed look-up every hook and directive goes
+//! through), and the server-wide record of one reading of the configuration.
 
+use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
 use std::os::raw::c_char;
+use std::path::PathBuf;
+use std::ptr;
 
 use host::config::DirConfig;
+use host::phase::{HookOrder, PhaseSet};
 
 use crate::boundary::guard;
 use crate::ffi::*;
@@ -89,3 +94,50 @@ pub unsafe extern "C" fn wasm_merge_dir_config(
     })
 }
 
+/// `WasmCacheDir`, a server-wide setting: where compiled code is kept between starts.
+#[derive(Clone, Debug, Default)]
+pub enum CacheSetting {
+    /// Not configured: a directory under httpd's runtime directory.
+    #[default]
+    Default,
+    Off,
+    Dir(PathBuf),
+}
+
+/// What mod_wasm keeps for one reading of the configuration, for the whole server: made on
+/// first use in the configuration pool, so that every reading (start, restart) starts
+/// afresh and the children inherit the parent's. Used on one thread at a time: while httpd
+/// reads its configuration, in post_config and in child_init.
+#[derive(Default)]
+pub struct ServerConfig {
+    /// `WasmCacheDir` as configured.
+    pub cache: RefCell<CacheSetting>,
+    /// The cache directory post_config resolved and made, which the children use.
+    pub cache_dir: RefCell<Option<PathBuf>>,
+    /// The phase hooks registered in this reading, per [`HookOrder`]: httpd drops every
+    /// hook before it reads the configuration again.
+    pub registered_phases: Cell<[PhaseSet; HookOrder::COUNT]>,
+}
+
+/// The key of the [`ServerConfig`] in the configuration pool's user data.
+const SERVER_CONFIG: &std::ffi::CStr = c"mod_wasm:server-config";
+
+/// The record of the reading of the configuration that `pconf` holds, made on first use.
+///
+/// # Safety
+/// `pconf` must be httpd's configuration pool (a directive's `cmd->pool`, the pool of
+/// pre_config and post_config, `s->process->pconf` in child_init), used on one thread at a
+/// time, and the reference must not outlive it.
+pub unsafe fn server_config<'a>(pconf: *mut apr_pool_t) -> &'a ServerConfig {
+    let mut data: *mut c_void = ptr::null_mut();
+    // SAFETY: `pconf` is live (caller); the user data under our key is only ever a
+    // ServerConfig that pool_owned put in this pool, dropped with it.
+    unsafe {
+        apr_pool_userdata_get(&mut data, SERVER_CONFIG.as_ptr(), pconf);
+        if data.is_null() {
+            data = pool_owned(pconf, ServerConfig::default()) as *mut c_void;
+            apr_pool_userdata_setn(data, SERVER_CONFIG.as_ptr(), None, pconf);
+        }
+        &*(data as *const ServerConfig)
+    }
+}

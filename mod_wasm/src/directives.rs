@@ -14,7 +14,7 @@ use host::extension::{check_module, check_provider_module};
 use host::validate::{self, WasmInfo, WasmKind};
 
 use crate::boundary::guard;
-use crate::config::dir_config_mut;
+use crate::config::{dir_config_mut, server_config, CacheSetting};
 use crate::ffi::*;
 
 /// The body of a directive handler: `$body` changes the section's config `$c` (and may use
@@ -265,7 +265,7 @@ pub unsafe extern "C" fn wasm_cmd_apache_module(
         // The last two arguments are NULL when absent.
         let order = if order.is_null() { HookOrder::default() } else { values::hook_order(&c_str(order))? };
         let config = (!config.is_null()).then(|| std::sync::Arc::from(c_str(config)));
-        crate::phases::register_phase_hooks(exported_phases(&slot.info().exports), order);
+        crate::phases::register_phase_hooks(server_config((*cmd).pool), exported_phases(&slot.info().exports), order);
         c.add_extension(ExtensionRef { slot, config, order });
         Ok(())
     })
@@ -430,10 +430,10 @@ pub unsafe extern "C" fn wasm_cmd_cache_dir(cmd: *mut cmd_parms, cfg: *mut c_voi
         directive(cmd, |_| {
             let arg = c_str(arg);
             let setting = match values::cache_dir(&arg) {
-                None => crate::lifecycle::CacheSetting::Off,
-                Some(dir) => crate::lifecycle::CacheSetting::Dir(server_path(cmd, dir)?),
+                None => CacheSetting::Off,
+                Some(dir) => CacheSetting::Dir(server_path(cmd, dir)?),
             };
-            crate::lifecycle::set_cache(setting);
+            *server_config((*cmd).pool).cache.borrow_mut() = setting;
             Ok(())
         }, cfg)
     }

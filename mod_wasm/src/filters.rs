@@ -13,7 +13,7 @@ use std::os::raw::c_char;
 use std::ptr;
 use std::sync::Arc;
 
-use host::extension::FilterStream;
+use host::extension::{CallContext, FilterStream};
 use host::failure::Failure;
 use host::phase::{ChunkEnd, FilterKind, FilterOutcome, Provides, Scope};
 use host::limits::Limits;
@@ -139,7 +139,7 @@ unsafe fn call_guest<S>(r: *mut request_rec, filtering: &Filtering<S>, data: &[u
     // SAFETY: `r` is live; the host drops the value when the guest call returns.
     let req = Box::new(unsafe { RequestRec::new(r) });
     let mut stream = filtering.stream.take();
-    let outcome = instances.filter(&def.module, filtering.kind, &mut stream, limits, scope, req, data, at);
+    let outcome = instances.filter(CallContext { module: &def.module, limits, scope }, filtering.kind, &mut stream, req, data, at);
     filtering.stream.set(stream);
     outcome
 }

@@ -3,45 +3,26 @@
 
 use std::os::raw::c_int;
 use std::path::PathBuf;
-use std::sync::Mutex;
 
 use host::engine::{ChildSettings, PrepareError};
 use host::LogLevel;
 
 use crate::boundary::guard;
+use crate::config::{server_config, CacheSetting};
 use crate::ffi::*;
 use crate::log::log_server;
-
-/// `WasmCacheDir`, a server-wide setting: where compiled code is kept between starts.
-#[derive(Clone, Debug, Default)]
-pub enum CacheSetting {
-    /// Not configured: a directory under httpd's runtime directory.
-    #[default]
-    Default,
-    Off,
-    Dir(PathBuf),
-}
-
-static CACHE: Mutex<CacheSetting> = Mutex::new(CacheSetting::Default);
-/// The directory resolved in post_config, inherited by the children.
-static CACHE_DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
-
-pub fn set_cache(setting: CacheSetting) {
-    *CACHE.lock().unwrap_or_else(|p| p.into_inner()) = setting;
-}
 
 /// The name of the default cache directory under DefaultRuntimeDir.
 const DEFAULT_CACHE_DIR: &std::ffi::CStr = c"mod_wasm-cache";
 
-/// pre_config runs before each reading of the configuration (start, dry run, restart).
+/// pre_config runs before each reading of the configuration (start, dry run, restart); the
+/// reading's own record ([`server_config`]) starts empty in the new configuration pool.
 #[no_mangle]
 pub unsafe extern "C" fn wasm_pre_config(pconf: *mut apr_pool_t, _plog: *mut apr_pool_t, _ptemp: *mut apr_pool_t) -> c_int {
     guard(|_| HTTP_INTERNAL_SERVER_ERROR as c_int, || {
         host::registry::reset();
-        crate::phases::forget_phase_hooks();
         // SAFETY: httpd's configuration pool, during pre_config.
         unsafe { crate::stores::pre_config(pconf) };
-        set_cache(CacheSetting::Default);
         OK as c_int
     })
 }
@@ -52,7 +33,8 @@ pub unsafe extern "C" fn wasm_pre_config(pconf: *mut apr_pool_t, _plog: *mut apr
 /// # Safety
 /// `pconf` must be httpd's configuration pool, during post_config.
 unsafe fn prepare_cache_dir(pconf: *mut apr_pool_t) -> Result<Option<PathBuf>, String> {
-    let setting = CACHE.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    // SAFETY: httpd's configuration pool (caller).
+    let setting = unsafe { server_config(pconf) }.cache.borrow().clone();
     let dir = match setting {
         CacheSetting::Off => return Ok(None),
         CacheSetting::Dir(dir) => dir,
@@ -99,10 +81,12 @@ pub unsafe extern "C" fn wasm_post_config(
         host::engine::prepare_parent();
         // SAFETY: httpd's configuration pool, during post_config.
         match unsafe { prepare_cache_dir(pconf) } {
-            Ok(dir) => *CACHE_DIR.lock().unwrap_or_else(|p| p.into_inner()) = dir,
+            // SAFETY: httpd's configuration pool, during post_config.
+            Ok(dir) => *unsafe { server_config(pconf) }.cache_dir.borrow_mut() = dir,
             Err(reason) => return emerg(&reason),
         }
-        let settings = child_settings();
+        // SAFETY: httpd's configuration pool, during post_config.
+        let settings = unsafe { child_settings(pconf) };
         match host::engine::prepare_for_children(&settings) {
             Ok(()) => OK as c_int,
             Err(PrepareError::Engine(reason)) => emerg(&format!(
@@ -118,14 +102,19 @@ pub unsafe extern "C" fn wasm_post_config(
     })
 }
 
-/// The MPM's threads per child (1 under prefork): requests one child runs at once.
-fn child_settings() -> ChildSettings {
+/// The MPM's threads per child (1 under prefork): requests one child runs at once; and the
+/// cache directory post_config made.
+///
+/// # Safety
+/// `pconf` must be httpd's configuration pool, on its one thread (post_config, child_init).
+unsafe fn child_settings(pconf: *mut apr_pool_t) -> ChildSettings {
     let mut threads: c_int = 1;
     // SAFETY: an MPM query with a valid out parameter.
     if unsafe { ap_mpm_query(AP_MPMQ_MAX_THREADS as c_int, &mut threads) } != APR_SUCCESS as apr_status_t || threads < 1 {
         threads = 1;
     }
-    let cache_dir = CACHE_DIR.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    // SAFETY: caller's contract.
+    let cache_dir = unsafe { server_config(pconf) }.cache_dir.borrow().clone();
     ChildSettings { concurrent_requests: threads as u32, cache_dir }
 }
 
@@ -142,7 +131,9 @@ pub unsafe extern "C" fn wasm_child_init(pchild: *mut apr_pool_t, s: *mut server
         if let Err(reason) = unsafe { crate::stores::child_init(pchild) } {
             log(LogLevel::Crit, &format!("{reason}; shared stores answer errors in this child"));
         }
-        match host::child::start(&child_settings()) {
+        // SAFETY: the configuration pool of the live main server, in the child's one thread.
+        let settings = unsafe { child_settings((*(*s).process).pconf) };
+        match host::child::start(&settings) {
             Ok(failures) => {
                 for f in failures {
                     log(LogLevel::Error, &format!("{}: cannot be prepared: {}", f.path.display(), f.reason));

@@ -5,13 +5,13 @@
 use std::ffi::c_void;
 use std::os::raw::c_int;
 use std::ptr;
-use std::sync::Mutex;
 
+use host::extension::CallContext;
 use host::phase::{HookOrder, HookOutcome, Phase, PhaseSet};
 use host::LogLevel;
 
 use crate::boundary::guard;
-use crate::config::dir_config;
+use crate::config::{dir_config, ServerConfig};
 use crate::ffi::*;
 use crate::log::log_request;
 use crate::request::{send_now, RequestRec};
@@ -31,22 +31,13 @@ pub unsafe extern "C" fn wasm_register_hook_failed_filter() {
     })
 }
 
-/// The phase hooks registered in this reading of the configuration, per [`HookOrder`].
-/// httpd drops every hook before it reads the configuration again (restart) and sorts them
-/// again after reading it, so `WasmApacheModule` registers what its module exports as it is
-/// read: a request pays only for the phases some configured module exports, and a server
-/// without extension modules for none (nor does it turn off httpd's per-directory auth
-/// shortcut for subrequests, as a per-URI auth hook does).
-static REGISTERED: Mutex<[PhaseSet; HookOrder::COUNT]> = Mutex::new([0; HookOrder::COUNT]);
-
-/// Forgets the hooks of the previous reading of the configuration (pre_config: httpd has
-/// dropped them).
-pub(crate) fn forget_phase_hooks() {
-    *REGISTERED.lock().unwrap_or_else(|p| p.into_inner()) = [0; HookOrder::COUNT];
-}
-
 /// Registers the hooks of `phases` at position `order` that this reading of the
-/// configuration has not registered yet.
+/// configuration (`server`) has not registered yet. httpd drops every hook before it reads
+/// the configuration again (restart) and sorts them again after reading it, so
+/// `WasmApacheModule` registers what its module exports as it is read: a request pays only
+/// for the phases some configured module exports, and a server without extension modules
+/// for none (nor does it turn off httpd's per-directory auth shortcut for subrequests, as a
+/// per-URI auth hook does).
 ///
 /// The auth phases are registered with `AP_AUTH_INTERNAL_PER_URI`: a guest may decide on
 /// anything (URI, headers, time), so httpd must run them for every subrequest and internal
@@ -55,12 +46,13 @@ pub(crate) fn forget_phase_hooks() {
 ///
 /// # Safety
 /// Only while httpd reads its configuration (a directive handler), on its one thread.
-pub(crate) unsafe fn register_phase_hooks(phases: PhaseSet, order: HookOrder) {
-    let mut registered = REGISTERED.lock().unwrap_or_else(|p| p.into_inner());
+pub(crate) unsafe fn register_phase_hooks(server: &ServerConfig, phases: PhaseSet, order: HookOrder) {
+    let mut registered = server.registered_phases.get();
     let has_auth = |sets: &[PhaseSet; HookOrder::COUNT]| sets.iter().any(|set| AUTH_PHASES.iter().any(|p| set & p.bit() != 0));
     let auth_before = has_auth(&registered);
     let new = phases & !registered[order as usize];
     registered[order as usize] |= phases;
+    server.registered_phases.set(registered);
     let auth_now = has_auth(&registered);
     // httpd names each hook after `apr_hook_debug_current`, which only its loading of a
     // module sets: while directives are read it names the module loaded last. mod_info and
@@ -271,7 +263,7 @@ unsafe fn run_phase(r: *mut request_rec, phase: Phase, order: HookOrder) -> c_in
     for ext in cfg.extensions.iter().filter(|e| e.order == order) {
         // SAFETY: `r` is live; the host drops the value when the guest call returns.
         let req = Box::new(unsafe { RequestRec::new(r) });
-        let outcome = instances.run(ext, phase, limits, scope, req);
+        let outcome = instances.run(CallContext { module: ext, limits, scope }, phase, req);
         // SAFETY: `r` is live. A handler that redirected has answered through the new
         // request, whatever it returns; httpd would send a second response for a status.
         if phase == Phase::Handler && unsafe { !(*r).next.is_null() } {

@@ -8,8 +8,9 @@ use std::io;
 use std::os::raw::{c_char, c_int};
 use std::ptr;
 
-use host::phase::FilterKind;
-use host::request::{Lookup, LookupOf, StoreOp};
+use host::failure::Failure;
+use host::phase::{http_status, FilterKind};
+use host::request::{Lookup, LookupOf, StoreBackend, StoreOp};
 use host::{BodyError, CgiHeaders, Field, HttpHead, HttpdRequest, LogLevel, Table};
 
 use crate::boundary::guard;
@@ -262,7 +263,7 @@ impl host::Request for RequestRec {
             if ret == HTTP_NOT_MODIFIED as c_int {
                 (*r).status = ret;
             } else if ret != OK as c_int {
-                return Err(if (100..600).contains(&ret) { ret as u16 } else { 500 });
+                return Err(http_status(ret, Failure::Trap.status()));
             }
             let location = apr_table_get((*r).headers_out, c"Location".as_ptr());
             Ok(CgiHeaders {
@@ -455,7 +456,7 @@ pub unsafe fn read_body(r: *mut request_rec, bb: *mut apr_bucket_brigade, buf: &
             return Err(BodyError { status: 400, message });
         }
         let status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST as c_int);
-        let status = if (100..600).contains(&status) { status as u16 } else { 400 };
+        let status = http_status(status, HTTP_BAD_REQUEST as u16);
         return Err(BodyError { status, message: status_text(rv) });
     }
     let mut len = buf.len() as apr_size_t;
@@ -700,7 +701,7 @@ impl HttpdRequest for RequestRec {
         }
     }
 
-    fn store(&mut self, store: usize, id: &[u8], op: StoreOp<'_>) -> Result<Option<Vec<u8>>, String> {
+    fn store(&mut self, store: &StoreBackend, id: &[u8], op: StoreOp<'_>) -> Result<Option<Vec<u8>>, String> {
         // SAFETY: the request is live during its hook call, on this thread.
         unsafe { crate::stores::run(self.r, store, id, op) }
     }

@@ -1,14 +1,15 @@
 //! Shared stores (`WasmSharedStore NAME provider:args`) over httpd's socache providers:
 //! `shmcb` shares one machine's children (shared memory, nothing to install), `redis` and
 //! `memcache` a cluster's servers. The names, grants and limits are the host's
-//! (host::store); here is what talks to the providers.
+//! (host::store), which keeps each store's [`Store`] as its backend: one list of stores;
+//! here is what talks to the providers.
 
 use std::os::raw::c_char;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
-use std::sync::Mutex;
+use std::sync::Arc;
 
-use host::store::{StoreOp, MAX_VALUE};
+use host::store::{StoreBackend, StoreOp, MAX_VALUE};
 
 use crate::ffi::*;
 use crate::log::status_text;
@@ -18,25 +19,27 @@ use crate::pool::pool_owned;
 /// (shmcb); httpd's `Mutex` directive can configure it.
 const MUTEX_TYPE: &std::ffi::CStr = c"wasm-shared-store";
 
-/// A store of the configuration being read.
+/// A store of the configuration being read: httpd's provider and the instance it made.
 struct Store {
     name: String,
     provider: *const ap_socache_provider_t,
     instance: *mut ap_socache_instance_t,
+    /// The mutex its calls are serialized with, when the provider needs one: created in
+    /// post_config, reopened in each child; shared by every store that needs one.
+    mutex: AtomicPtr<apr_global_mutex_t>,
 }
 
 // SAFETY: the provider is a static record and the instance lives in the configuration
-// pool; both are only used through the provider's calls, serialized by MUTEX where the
+// pool; both are only used through the provider's calls, serialized by its mutex where the
 // provider requires it.
 unsafe impl Send for Store {}
+// SAFETY: as for Send: shared references only reach the provider's calls, serialized by
+// its mutex where the provider requires it.
+unsafe impl Sync for Store {}
 
-static STORES: Mutex<Vec<Store>> = Mutex::new(Vec::new());
-/// Created in post_config when a store needs it, reopened in each child.
-static MUTEX: AtomicPtr<apr_global_mutex_t> = AtomicPtr::new(ptr::null_mut());
-
-fn stores() -> std::sync::MutexGuard<'static, Vec<Store>> {
-    // Pushes and clears are whole.
-    STORES.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+/// The stores of the configuration, in the order of definition.
+fn stores() -> impl Iterator<Item = StoreBackend> {
+    host::store::backends().into_iter()
 }
 
 /// Whether the provider asks its callers to serialize access.
@@ -48,13 +51,12 @@ unsafe fn needs_mutex(provider: *const ap_socache_provider_t) -> bool {
     unsafe { (*provider).flags & AP_SOCACHE_FLAG_NOTMPSAFE != 0 }
 }
 
-/// pre_config: forgets the previous configuration's stores and registers the mutex type.
+/// pre_config: registers the mutex type (the host's registry forgets the previous
+/// configuration's stores, and their mutex with them).
 ///
 /// # Safety
 /// `pconf` must be httpd's configuration pool, during pre_config.
 pub(crate) unsafe fn pre_config(pconf: *mut apr_pool_t) {
-    stores().clear();
-    MUTEX.store(ptr::null_mut(), Ordering::Relaxed);
     // SAFETY: caller's contract; httpd keeps the static name.
     unsafe { ap_mutex_register(pconf, MUTEX_TYPE.as_ptr(), ptr::null(), APR_LOCK_DEFAULT, 0) };
 }
@@ -80,19 +82,18 @@ pub(crate) unsafe fn define(cmd: *mut cmd_parms, name: &str, spec: &str) -> Resu
                  socache_{provider_name}_module), or use shmcb, redis, memcache or dbm"
             ));
         }
-        let index = host::store::define(name)?;
-        let create = (*provider).create.ok_or("the provider cannot create a cache")?;
-        let mut instance: *mut ap_socache_instance_t = ptr::null_mut();
-        let args = args.map_or(ptr::null(), |a| pool_str((*cmd).pool, a) as *const c_char);
-        let error = create(&mut instance, args, (*cmd).temp_pool, (*cmd).pool);
-        if !error.is_null() {
-            return Err(format!("{provider_name}: {}", c_str(error)));
-        }
-        let mut stores = stores();
-        debug_assert_eq!(stores.len(), index);
-        stores.push(Store { name: name.to_owned(), provider, instance });
+        host::store::define(name, || {
+            let create = (*provider).create.ok_or("the provider cannot create a cache")?;
+            let mut instance: *mut ap_socache_instance_t = ptr::null_mut();
+            let args = args.map_or(ptr::null(), |a| pool_str((*cmd).pool, a) as *const c_char);
+            let error = create(&mut instance, args, (*cmd).temp_pool, (*cmd).pool);
+            if !error.is_null() {
+                return Err(format!("{provider_name}: {}", c_str(error)));
+            }
+            let mutex = AtomicPtr::new(ptr::null_mut());
+            Ok(Arc::new(Store { name: name.to_owned(), provider, instance, mutex }) as StoreBackend)
+        })
     }
-    Ok(())
 }
 
 /// post_config: initializes every store (shmcb makes its shared memory here, which the
@@ -101,7 +102,8 @@ pub(crate) unsafe fn define(cmd: *mut cmd_parms, name: &str, spec: &str) -> Resu
 /// # Safety
 /// `pconf` and `s` must be httpd's configuration pool and main server, during post_config.
 pub(crate) unsafe fn post_config(pconf: *mut apr_pool_t, s: *mut server_rec) -> Result<(), String> {
-    let stores = stores();
+    let stores: Vec<StoreBackend> = stores().collect();
+    let stores: Vec<&Store> = stores.iter().filter_map(|b| b.downcast_ref::<Store>()).collect();
     let hints = ap_socache_hints { avg_id_len: 32, avg_obj_size: 256, expiry_interval: 30 * 1_000_000 };
     for store in stores.iter() {
         // SAFETY: caller's contract; the provider record is static and the instance lives
@@ -123,7 +125,10 @@ pub(crate) unsafe fn post_config(pconf: *mut apr_pool_t, s: *mut server_rec) -> 
         if rv != APR_SUCCESS as apr_status_t {
             return Err(format!("WasmSharedStore: cannot create the {} mutex: {}", MUTEX_TYPE.to_string_lossy(), status_text(rv)));
         }
-        MUTEX.store(mutex, Ordering::Relaxed);
+        // SAFETY: the provider records are static.
+        for store in stores.iter().filter(|store| unsafe { needs_mutex(store.provider) }) {
+            store.mutex.store(mutex, Ordering::Relaxed);
+        }
     }
     Ok(())
 }
@@ -148,38 +153,38 @@ impl Drop for Initialized {
     }
 }
 
-/// child_init: reopens the mutex in the child.
+/// child_init: reopens the stores' mutex in the child.
 ///
 /// # Safety
 /// `pchild` must be the child's pool, during child_init.
 pub(crate) unsafe fn child_init(pchild: *mut apr_pool_t) -> Result<(), String> {
-    let mut mutex = MUTEX.load(Ordering::Relaxed);
-    if mutex.is_null() {
+    let stores: Vec<StoreBackend> = stores().collect();
+    let stores: Vec<&Store> = stores.iter().filter_map(|b| b.downcast_ref::<Store>()).collect();
+    let Some(mut mutex) = stores.iter().map(|s| s.mutex.load(Ordering::Relaxed)).find(|m| !m.is_null()) else {
         return Ok(());
-    }
+    };
     // SAFETY: the mutex was created in post_config in the parent; caller's contract.
     let rv = unsafe { apr_global_mutex_child_init(&mut mutex, apr_global_mutex_lockfile(mutex), pchild) };
     if rv != APR_SUCCESS as apr_status_t {
         return Err(format!("WasmSharedStore: cannot reopen the {} mutex: {}", MUTEX_TYPE.to_string_lossy(), status_text(rv)));
     }
-    MUTEX.store(mutex, Ordering::Relaxed);
+    for store in stores.iter().filter(|s| !s.mutex.load(Ordering::Relaxed).is_null()) {
+        store.mutex.store(mutex, Ordering::Relaxed);
+    }
     Ok(())
 }
 
-/// Runs `op` on store number `index` for the id `id`, under the mutex if the provider needs
+/// Runs `op` on `store` for the id `id`, under the mutex if the provider needs
 /// it, with a pool of its own (a redis get allocates the value from it).
 ///
 /// # Safety
 /// `r` must be a live request, on its thread.
-pub(crate) unsafe fn run(r: *mut request_rec, index: usize, id: &[u8], op: StoreOp<'_>) -> Result<Option<Vec<u8>>, String> {
-    let (provider, instance) = {
-        let stores = stores();
-        let store = stores.get(index).ok_or("not defined in this configuration")?;
-        (store.provider, store.instance)
-    };
+pub(crate) unsafe fn run(r: *mut request_rec, store: &StoreBackend, id: &[u8], op: StoreOp<'_>) -> Result<Option<Vec<u8>>, String> {
+    let store = store.downcast_ref::<Store>().ok_or("not a store of this configuration")?;
+    let (provider, instance) = (store.provider, store.instance);
     // SAFETY: the provider record is static.
     let mutex = if unsafe { needs_mutex(provider) } {
-        let mutex = MUTEX.load(Ordering::Relaxed);
+        let mutex = store.mutex.load(Ordering::Relaxed);
         if mutex.is_null() {
             return Err("the store's mutex is missing in this process".into());
         }

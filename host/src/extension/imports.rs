@@ -70,11 +70,11 @@ impl ExtState {
     /// httpd's provider. A provider failure is logged and reaches the guest as `io`.
     fn store_call(&mut self, handle: &R, store: &str, key: &str, op: StoreOp<'_>) -> wasmtime::Result<Result<Option<Vec<u8>>, wit::Error>> {
         let call = self.call(handle)?;
-        let (index, id) = match crate::store::check(store, call.slot.as_ref(), key, &op) {
+        let (backend, id) = match crate::store::check(store, call.slot.as_ref(), key, &op) {
             Ok(checked) => checked,
             Err(reason) => return Ok(Err(wit::Error::InvalidValue(reason))),
         };
-        Ok(call.req.store(index, &id, op).map_err(|reason| {
+        Ok(call.req.store(&backend, &id, op).map_err(|reason| {
             let message = format!("shared store {store}: {} failed: {reason}", op.verb());
             call.req.log(LogLevel::Error, &message);
             wit::Error::Io(message)
@@ -255,7 +255,7 @@ impl wit::HostRequest for ExtState {
     }
     fn set_status(&mut self, r: R, value: u16) -> Res<Result<(), wit::Error>> {
         let call = self.call(&r)?;
-        if !(100..=599).contains(&value) {
+        if !crate::phase::HTTP_STATUSES.contains(&value) {
             return Ok(Err(wit::Error::InvalidValue(format!("{value} is not an HTTP status"))));
         }
         call.req.set_status(value);

@@ -318,16 +318,30 @@ impl Default for RequestInstances {
     }
 }
 
+/// What every call of an extension module is made with: the module as the section names it
+/// (its file and config string), and the section's limits and instance scope.
+#[derive(Clone, Copy, Debug)]
+pub struct CallContext<'a> {
+    pub module: &'a ExtensionRef,
+    pub limits: Limits,
+    pub scope: Scope,
+}
+
+/// A piece of a body handed to a filter, and where it ends.
+#[derive(Clone, Copy)]
+struct Piece<'a> {
+    data: &'a [u8],
+    at: ChunkEnd,
+}
+
 impl RequestInstances {
     /// Calls `module`'s export for `phase`, instantiating the module first (or taking a kept
     /// one, in [`Scope::Server`]) if this request has not used it yet.
     /// Declines if the module does not export the phase. Failures are logged through
     /// `req`, naming the module and the phase.
-    pub fn run(&self, module: &ExtensionRef, phase: Phase, limits: Limits, scope: Scope, req: Box<dyn HttpdRequest>) -> HookOutcome {
+    pub fn run(&self, ctx: CallContext<'_>, phase: Phase, req: Box<dyn HttpdRequest>) -> HookOutcome {
         let serial = self.serial;
-        self.lend(module, Stage::Hook(phase), None, limits, scope, req, HookOutcome::Failed, |live, index, req| {
-            live.hook(module, phase, index, serial, limits, req)
-        })
+        self.lend(ctx, Stage::Hook(phase), None, req, HookOutcome::Failed, |live, index, req| live.hook(ctx, phase, index, serial, req))
         .unwrap_or(HookOutcome::Declined)
     }
 
@@ -336,31 +350,29 @@ impl RequestInstances {
     /// `stream` is the caller's, one per body: every piece of a body goes to the instance
     /// its first piece went to (an instance busy in a hook when the first piece came, as a
     /// handler writing its own body, leaves the body to a second instance, for all its pieces).
-    #[allow(clippy::too_many_arguments)]
     pub fn filter(
         &self,
-        module: &ExtensionRef,
+        ctx: CallContext<'_>,
         kind: FilterKind,
         stream: &mut FilterStream,
-        limits: Limits,
-        scope: Scope,
         req: Box<dyn HttpdRequest>,
         data: &[u8],
         at: ChunkEnd,
     ) -> FilterOutcome {
         let serial = self.serial;
-        self.lend(module, Stage::Filter(kind), Some(&mut stream.place), limits, scope, req, FilterOutcome::Failed, |live, index, req| {
-            live.filter(module, kind, index, serial, limits, req, data, at)
+        let piece = Piece { data, at };
+        self.lend(ctx, Stage::Filter(kind), Some(&mut stream.place), req, FilterOutcome::Failed, |live, index, req| {
+            live.filter(ctx, kind, index, serial, req, piece)
         })
         .unwrap_or(FilterOutcome::Pass)
     }
 
     /// Asks `module`'s authorization provider about the request, with the arguments of the
     /// `Require` line that names it. A failure (logged) is a general error.
-    pub fn authz(&self, module: &ExtensionRef, limits: Limits, scope: Scope, req: Box<dyn HttpdRequest>, line: &str) -> AuthzOutcome {
+    pub fn authz(&self, ctx: CallContext<'_>, req: Box<dyn HttpdRequest>, line: &str) -> AuthzOutcome {
         let serial = self.serial;
         let failed = |_| AuthzOutcome::GeneralError;
-        self.lend(module, Stage::Authz, None, limits, scope, req, failed, |live, index, req| live.authz(module, index, serial, limits, req, line))
+        self.lend(ctx, Stage::Authz, None, req, failed, |live, index, req| live.authz(ctx, index, serial, req, line))
             .unwrap_or(AuthzOutcome::GeneralError)
     }
 
@@ -369,18 +381,16 @@ impl RequestInstances {
     /// call of the first (see the module documentation); for a filter's body, the one its
     /// first piece went to (`pinned`). `None` if the module does not export `stage`;
     /// `failed(status)` (logged) if it has no instance.
-    #[allow(clippy::too_many_arguments)]
     fn lend<T>(
         &self,
-        module: &ExtensionRef,
+        ctx: CallContext<'_>,
         stage: Stage,
         pinned: Option<&mut Option<usize>>,
-        limits: Limits,
-        scope: Scope,
         mut req: Box<dyn HttpdRequest>,
         failed: impl FnOnce(Failure) -> T,
         call: impl FnOnce(&mut Live, ComponentExportIndex, Box<dyn HttpdRequest>) -> T,
     ) -> Option<T> {
+        let CallContext { module, limits, scope } = ctx;
         let path = module.slot.name();
         let pre = match module.slot.ready() {
             Ok(loaded) => match loaded.downcast_ref::<ExtensionPre>() {
@@ -474,15 +484,7 @@ fn finish(pre: &ExtensionPre, path: &str, mut live: Live, serial: u64, log: &mut
 
 impl Live {
     /// One hook call, its answer checked against the phase.
-    fn hook(
-        &mut self,
-        module: &ExtensionRef,
-        phase: Phase,
-        index: ComponentExportIndex,
-        serial: u64,
-        limits: Limits,
-        req: Box<dyn HttpdRequest>,
-    ) -> HookOutcome {
+    fn hook(&mut self, ctx: CallContext<'_>, phase: Phase, index: ComponentExportIndex, serial: u64, req: Box<dyn HttpdRequest>) -> HookOutcome {
         let stage = Stage::Hook(phase);
         let invoke = async |live: &mut Live, r: Resource<RequestRef>| {
             let func = match live.hooks[phase as usize] {
@@ -497,23 +499,21 @@ impl Live {
                 wit::HookResult::HttpStatus(status) => HookOutcome::Status(status),
             })
         };
-        self.enter(module, stage, serial, limits, req, invoke, |outcome, req| phase.check(outcome, || req.field(Field::Filename).is_some()))
+        self.enter(ctx, stage, serial, req, invoke, |outcome, req| phase.check(outcome, || req.field(Field::Filename).is_some()))
             .unwrap_or_else(HookOutcome::Failed)
     }
 
     /// One filter call with a piece of the body, its answer checked.
-    #[allow(clippy::too_many_arguments)]
     fn filter(
         &mut self,
-        module: &ExtensionRef,
+        ctx: CallContext<'_>,
         kind: FilterKind,
         index: ComponentExportIndex,
         serial: u64,
-        limits: Limits,
         req: Box<dyn HttpdRequest>,
-        data: &[u8],
-        at: ChunkEnd,
+        piece: Piece<'_>,
     ) -> FilterOutcome {
+        let Piece { data, at } = piece;
         let stage = Stage::Filter(kind);
         let at = match at {
             ChunkEnd::More => wit::ChunkEnd::More,
@@ -535,19 +535,11 @@ impl Live {
                 wit::FilterResult::HttpStatus(status) => FilterOutcome::Status(status),
             })
         };
-        self.enter(module, stage, serial, limits, req, invoke, |outcome, _| outcome.check()).unwrap_or_else(FilterOutcome::Failed)
+        self.enter(ctx, stage, serial, req, invoke, |outcome, _| outcome.check()).unwrap_or_else(FilterOutcome::Failed)
     }
 
     /// One authorization provider call with the `Require` line's arguments.
-    fn authz(
-        &mut self,
-        module: &ExtensionRef,
-        index: ComponentExportIndex,
-        serial: u64,
-        limits: Limits,
-        req: Box<dyn HttpdRequest>,
-        line: &str,
-    ) -> AuthzOutcome {
+    fn authz(&mut self, ctx: CallContext<'_>, index: ComponentExportIndex, serial: u64, req: Box<dyn HttpdRequest>, line: &str) -> AuthzOutcome {
         let invoke = async |live: &mut Live, r: Resource<RequestRef>| {
             let func = match live.authz {
                 Some(func) => func,
@@ -562,7 +554,7 @@ impl Live {
                 wit::AuthzResult::GeneralError => AuthzOutcome::GeneralError,
             })
         };
-        self.enter(module, Stage::Authz, serial, limits, req, invoke, |outcome, _| Ok(outcome))
+        self.enter(ctx, Stage::Authz, serial, req, invoke, |outcome, _| Ok(outcome))
             .unwrap_or(AuthzOutcome::GeneralError)
     }
 
@@ -571,17 +563,16 @@ impl Live {
     /// A failure is logged (naming the module and the stage) and comes back as its kind: a
     /// trap for an answer `check` refuses; for a failed call, its kind (a trap, the deadline,
     /// refused memory), and the instance is not entered again.
-    #[allow(clippy::too_many_arguments)]
     fn enter<T>(
         &mut self,
-        module: &ExtensionRef,
+        ctx: CallContext<'_>,
         stage: Stage,
         serial: u64,
-        limits: Limits,
         mut req: Box<dyn HttpdRequest>,
         invoke: impl AsyncFnOnce(&mut Live, Resource<RequestRef>) -> wasmtime::Result<T>,
         check: impl FnOnce(T, &dyn HttpdRequest) -> Result<T, String>,
     ) -> Result<T, Failure> {
+        let CallContext { module, limits, .. } = ctx;
         let path = module.slot.name();
         self.limits = limits;
         let data = self.store.data_mut();
