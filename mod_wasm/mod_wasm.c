@@ -61,7 +61,7 @@ static const command_rec wasm_cmds[] = {
 
 /* The content handler, the per-child runtime and the filter a failed insert-filter hook adds.
  * The hooks of the phases extension modules export are registered as WasmApacheModule
- * lines are read (register_phase_hooks in src/extensions.rs), only for those phases. */
+ * lines are read (register_phase_hooks in src/phases.rs), only for those phases. */
 static void wasm_register_hooks(apr_pool_t *p)
 {
     ap_hook_pre_config(wasm_pre_config, NULL, NULL, APR_HOOK_MIDDLE);

@@ -29,32 +29,88 @@ MOD_WASM_FLOORS = [
 ]
 
 
-def strip_tests_and_comments(text):
-    """The code of a file without its unit-test module and its comments."""
-    cut = re.search(r"^#\[cfg\(test\)\]\s*\nmod tests\b", text, re.M)
-    if cut:
-        text = text[:cut.start()]
-    return "\n".join(line.split("//")[0] for line in text.splitlines())
+def matching_brace(text, open_at):
+    """The index of the brace that closes the one at `open_at`."""
+    depth = 0
+    for i in range(open_at, len(text)):
+        if text[i] == "{":
+            depth += 1
+        elif text[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+    return len(text)
 
 
-def imports_of(code):
-    """The top-level crate modules a piece of code names: `crate::a`, `crate::{a, b::c}`
-    (not the crate root's own items, `crate::MAX`: the root stands above every floor)."""
-    names = set(re.findall(r"\bcrate::(\w+)", code))
-    for group in re.findall(r"\bcrate::\{([^}]*)\}", code, re.S):
-        names.update(re.findall(r"(?:^|,)\s*(\w+)", group))
-    return {n for n in names if n[0].islower()}
+def code_of(text):
+    """A file's code without string and char literals, comments and its unit-test module
+    (the `#[cfg(test)] mod tests { … }` block; code after it is kept)."""
+    text = re.sub(r'"(?:\\.|[^"\\])*"', '""', text)
+    text = re.sub(r"'(?:\\.|[^'\\])'", "' '", text)
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    text = "\n".join(line.split("//")[0] for line in text.splitlines())
+    while True:
+        m = re.search(r"#\[cfg\(test\)\]\s*mod\s+tests\s*\{", text)
+        if not m:
+            return text
+        text = text[:m.start()] + text[matching_brace(text, m.end() - 1) + 1:]
+
+
+def group_names(group):
+    """The first names of the paths in a `{…}` use group: `a::{b, c}, d` → a, d."""
+    names, depth, token = [], 0, ""
+    for ch in group + ",":
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            m = re.match(r"\s*(\w+)", token)
+            if m:
+                names.append(m.group(1))
+            token = ""
+            continue
+        if depth == 0:
+            token += ch
+    return names
+
+
+def imports_of(code, root_items=None, top_level=False):
+    """The top-level crate modules a piece of code names: `crate::a`, `crate::{a, b::c}`,
+    and in a file at the crate's top `super::a` (its parent is the crate root). A root item
+    (`crate::Outcome`) counts as the module `root_items` says it comes from; other root
+    items (`crate::MAX`, macros) stand above every floor."""
+    root_items = root_items or {}
+    prefixes = ["crate"] + (["super"] if top_level else [])
+    names = set()
+    for prefix in prefixes:
+        names.update(re.findall(rf"\b{prefix}::(\w+)", code))
+        for m in re.finditer(rf"\b{prefix}::\{{", code):
+            names.update(group_names(code[m.end():matching_brace(code, m.end() - 1)]))
+    return {root_items.get(n, n) for n in names if n[0].islower() or n in root_items}
+
+
+def root_items(src):
+    """What the crate root re-exports, and from which module: `pub use a::{B, C};`."""
+    lib = src / "lib.rs"
+    items = {}
+    if lib.exists():
+        for m in re.finditer(r"pub use (\w+)::(?:\{([^}]*)\}|(\w+));", code_of(lib.read_text())):
+            for name in re.findall(r"\w+", m.group(2) or m.group(3)):
+                items[name] = m.group(1)
+    return items
 
 
 def module_graph(src):
     """{module: {modules it imports}} for a crate's src/ folder (lib.rs is the crate root)."""
-    graph = {}
+    graph, items = {}, root_items(src)
     for path in sorted(src.rglob("*.rs")):
         rel = path.relative_to(src)
         if rel.name == "lib.rs" and len(rel.parts) == 1:
             continue
         module = rel.parts[0] if len(rel.parts) > 1 else rel.stem
-        uses = imports_of(strip_tests_and_comments(path.read_text()))
+        top_level = len(rel.parts) == 1 or (len(rel.parts) == 2 and rel.name == "mod.rs")
+        uses = imports_of(code_of(path.read_text()), items, top_level)
         graph.setdefault(module, set()).update(u for u in uses if u != module)
     return graph
 
@@ -164,6 +220,20 @@ def test_the_check_ignores_comments_and_unit_tests_but_not_inline_paths(tmp_path
         "high.rs": "",
     })
     assert module_graph(src)["low"] == {"high"}
+    # Code after the test module, after a URL in a string, in a nested group, through
+    # `super::` at the top, or a root re-export: each is an import.
+    src = fake_crate(tmp_path / "c", {
+        "lib.rs": "pub mod a; pub mod b; pub mod c; pub mod d; pub mod e; pub mod f;\npub use f::{Thing, Other};\n",
+        "a.rs": "#[cfg(test)]\nmod tests {\n    fn t() { let x = { 1 }; }\n}\nuse crate::b;\n",
+        "b.rs": "const U: &str = \"http://x\"; use crate::c::Y;\n",
+        "c.rs": "use crate::{a::{X, Z}, d};\n",
+        "d.rs": "use super::e::Q;\n",
+        "e.rs": "fn g() -> crate::Thing { todo!() }\n",
+        "f.rs": "",
+    })
+    graph = module_graph(src)
+    assert graph["a"] == {"b"} and graph["b"] == {"c"} and graph["c"] == {"a", "d"}
+    assert graph["d"] == {"e"} and graph["e"] == {"f"}
     src = fake_crate(tmp_path / "b", {
         "low.rs": "// crate::high in a comment\n#[cfg(test)]\nmod tests {\n    use crate::high;\n}\n",
         "high.rs": "",

@@ -2,7 +2,7 @@
 //! it answers, never panics, and what it accepts has a kind and consistent facts.
 #![no_main]
 
-use host::extension::exported_phases;
+use host::phase::exported_phases;
 use host::validate::{check_bytes, check_component_imports, WasmKind};
 use libfuzzer_sys::fuzz_target;
 

@@ -2,7 +2,8 @@
 //! MPM, its code cache, its epoch ticker), and the slots of every configured module filled
 //! with compiled code by each guest kind's loader.
 //!
-//! Only [`start_child`] creates an Engine, and mod_wasm calls it from child_init: an Engine
+//! Only [`start_child`] creates an Engine, and mod_wasm reaches it from child_init (through
+//! `child::start`, which gives it each guest kind's loader): an Engine
 //! made in httpd's parent would have its trap handlers replaced by httpd's fatal-signal
 //! handlers before the fork (docs/architecture.md, "Fork safety").
 

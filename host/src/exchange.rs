@@ -527,8 +527,6 @@ impl<T: StdioTarget> tokio::io::AsyncRead for Stdio<T> {
     }
 }
 
-/// Entry points for the fuzz targets (fuzz/): the real stdout and stderr paths, driven with
-/// an in-memory request. Not in the production module (feature `testing`).
 #[cfg(test)]
 mod tests {
     use super::*;

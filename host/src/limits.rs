@@ -1,5 +1,5 @@
 //! Per-request limits: a wall-clock deadline (`WasmTimeout`) and a linear-memory cap
-//! (`WasmMemoryLimit`), with their directive syntax.
+//! (`WasmMemoryLimit`); their directive values are parsed in `config::values`.
 //!
 //! Guests run as async calls on the worker thread's own current-thread tokio runtime, inside
 //! `tokio::time::timeout`; the epoch ticker makes running guest code yield every tick, so the
@@ -22,8 +22,6 @@ pub const DEFAULT_MEMORY_LIMIT: u64 = 128 << 20;
 pub const MAX_MEMORY_LIMIT: u64 = 4 << 30;
 /// How often the epoch ticker runs: the granularity of deadlines.
 pub const TICK: Duration = Duration::from_millis(10);
-
-
 
 /// The limits one guest call runs under.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

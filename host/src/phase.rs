@@ -178,7 +178,6 @@ impl HookOrder {
     pub const COUNT: usize = 3;
     /// Every position, in the order httpd runs them; `ALL[o as usize] == o`.
     pub const ALL: [HookOrder; HookOrder::COUNT] = [HookOrder::First, HookOrder::Middle, HookOrder::Last];
-
 }
 
 /// A body filter an extension module can export (`WasmOutputFilter`, `WasmInputFilter`).
@@ -277,15 +276,6 @@ pub enum FilterOutcome {
 }
 
 impl FilterOutcome {
-    /// The status to answer with instead of the body: the guest's, or its failure's.
-    pub fn refusal(&self) -> Option<u16> {
-        match self {
-            FilterOutcome::Status(status) => Some(*status),
-            FilterOutcome::Failed(failure) => Some(failure.status()),
-            FilterOutcome::Emit(_) | FilterOutcome::Pass => None,
-        }
-    }
-
     /// A status must be a redirection or an error, as for hooks.
     pub(crate) fn check(self) -> Result<FilterOutcome, String> {
         match self {
@@ -349,7 +339,6 @@ pub enum Scope {
     /// (default: the MPM's threads per child); a trapped instance is never reused.
     Server { max: Option<u32> },
 }
-
 
 /// The phases a component exports, from the names validation found; empty for a component
 /// that does not target the apache:httpd world.

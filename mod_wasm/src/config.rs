@@ -123,6 +123,8 @@ pub struct ServerConfig {
 const SERVER_CONFIG: &std::ffi::CStr = c"mod_wasm:server-config";
 
 /// The record of the reading of the configuration that `pconf` holds, made on first use.
+/// It is dropped by a cleanup of `pconf` (which runs before the pool forgets its user data):
+/// no cleanup of `pconf` may ask for it.
 ///
 /// # Safety
 /// `pconf` must be httpd's configuration pool (a directive's `cmd->pool`, the pool of

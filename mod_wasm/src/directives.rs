@@ -265,6 +265,7 @@ pub unsafe extern "C" fn wasm_cmd_apache_module(
         // The last two arguments are NULL when absent.
         let order = if order.is_null() { HookOrder::default() } else { values::hook_order(&c_str(order))? };
         let config = (!config.is_null()).then(|| std::sync::Arc::from(c_str(config)));
+        // cmd->pool is the configuration pool: no Wasm directive is allowed in .htaccess.
         crate::phases::register_phase_hooks(server_config((*cmd).pool), exported_phases(&slot.info().exports), order);
         c.add_extension(ExtensionRef { slot, config, order });
         Ok(())
@@ -307,39 +308,21 @@ unsafe fn define(
 
 /// `WasmOutputFilter NAME /path/module.wasm [config string]`.
 #[no_mangle]
-pub unsafe extern "C" fn wasm_cmd_output_filter(
-    cmd: *mut cmd_parms,
-    cfg: *mut c_void,
-    name: *const c_char,
-    path: *const c_char,
-    config: *const c_char,
-) -> *const c_char {
+pub unsafe extern "C" fn wasm_cmd_output_filter(cmd: *mut cmd_parms, cfg: *mut c_void, name: *const c_char, path: *const c_char, config: *const c_char) -> *const c_char {
     // SAFETY: httpd's arguments to a directive handler, passed on as they are.
     unsafe { define(Provides::Filter(FilterKind::Output), cmd, cfg, name, path, config) }
 }
 
 /// `WasmInputFilter NAME /path/module.wasm [config string]`.
 #[no_mangle]
-pub unsafe extern "C" fn wasm_cmd_input_filter(
-    cmd: *mut cmd_parms,
-    cfg: *mut c_void,
-    name: *const c_char,
-    path: *const c_char,
-    config: *const c_char,
-) -> *const c_char {
+pub unsafe extern "C" fn wasm_cmd_input_filter(cmd: *mut cmd_parms, cfg: *mut c_void, name: *const c_char, path: *const c_char, config: *const c_char) -> *const c_char {
     // SAFETY: httpd's arguments to a directive handler, passed on as they are.
     unsafe { define(Provides::Filter(FilterKind::Input), cmd, cfg, name, path, config) }
 }
 
 /// `WasmAuthzProvider NAME /path/module.wasm [config string]`.
 #[no_mangle]
-pub unsafe extern "C" fn wasm_cmd_authz_provider(
-    cmd: *mut cmd_parms,
-    cfg: *mut c_void,
-    name: *const c_char,
-    path: *const c_char,
-    config: *const c_char,
-) -> *const c_char {
+pub unsafe extern "C" fn wasm_cmd_authz_provider(cmd: *mut cmd_parms, cfg: *mut c_void, name: *const c_char, path: *const c_char, config: *const c_char) -> *const c_char {
     // SAFETY: httpd's arguments to a directive handler, passed on as they are.
     unsafe { define(Provides::Authz, cmd, cfg, name, path, config) }
 }
@@ -352,9 +335,7 @@ pub unsafe extern "C" fn wasm_cmd_shared_store(
     name: *const c_char,
     spec: *const c_char,
 ) -> *const c_char {
-    // SAFETY: httpd calls a directive handler with its cmd_parms, the section's config
-    // and NUL-terminated arguments, while it reads the configuration on one thread.
-    unsafe { directive(cmd, |_| crate::stores::define(cmd, &c_str(name), &c_str(spec)), cfg) }
+    directive!(cmd, cfg, |_| { crate::stores::define(cmd, &c_str(name), &c_str(spec)) })
 }
 
 /// `WasmSharedStoreGrant NAME module.wasm…` (httpd calls it once per module).
@@ -433,6 +414,7 @@ pub unsafe extern "C" fn wasm_cmd_cache_dir(cmd: *mut cmd_parms, cfg: *mut c_voi
                 None => CacheSetting::Off,
                 Some(dir) => CacheSetting::Dir(server_path(cmd, dir)?),
             };
+            // cmd->pool is the configuration pool (a server-wide directive).
             *server_config((*cmd).pool).cache.borrow_mut() = setting;
             Ok(())
         }, cfg)

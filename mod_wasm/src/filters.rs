@@ -86,7 +86,7 @@ struct Filtering<S> {
 ///
 /// # Safety
 /// `f` must be a live filter of a request, on its thread.
-unsafe fn state<'a, S>(
+unsafe fn state<'a, S: 'static>(
     f: *mut ap_filter_t,
     kind: FilterKind,
     index: usize,
@@ -372,7 +372,8 @@ impl Output {
                     Err(self.cut(f, bb))
                 }
                 FilterOutcome::Failed(_) if self.started.get() => Err(self.cut(f, bb)),
-                refused => Err(self.replace_with(f, bb, refused.refusal().unwrap_or(Failure::Trap.status()))),
+                FilterOutcome::Status(status) => Err(self.replace_with(f, bb, status)),
+                FilterOutcome::Failed(failure) => Err(self.replace_with(f, bb, failure.status())),
             }
         }
     }
@@ -557,9 +558,13 @@ unsafe fn filter_input(
                     st.pending.extend_from_slice(&data);
                     st.passing = true;
                 }
-                refused => {
+                FilterOutcome::Status(status) => {
                     st.refused = true;
-                    return refuse(r, alloc, refused.refusal().unwrap_or(Failure::Trap.status()));
+                    return refuse(r, alloc, status);
+                }
+                FilterOutcome::Failed(failure) => {
+                    st.refused = true;
+                    return refuse(r, alloc, failure.status());
                 }
             }
             st.ended = end;

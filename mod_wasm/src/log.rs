@@ -40,16 +40,7 @@ fn message_cstring(message: &str) -> CString {
 pub unsafe fn log_request(r: *const request_rec, level: LogLevel, message: &str) {
     let text = message_cstring(message);
     // SAFETY: `r` is live (caller); the message is an argument of a constant "%s" format.
-    unsafe { ap_log_rerror_(
-        c"mod_wasm".as_ptr(),
-        0,
-        module_index(),
-        log_level(level),
-        0,
-        r,
-        c"%s".as_ptr(),
-        text.as_ptr(),
-    ) };
+    unsafe { ap_log_rerror_(c"mod_wasm".as_ptr(), 0, module_index(), log_level(level), 0, r, c"%s".as_ptr(), text.as_ptr()) };
 }
 
 /// Logs `message` for server `s` (outside requests).
@@ -59,16 +50,7 @@ pub unsafe fn log_request(r: *const request_rec, level: LogLevel, message: &str)
 pub unsafe fn log_server(s: *const server_rec, level: LogLevel, message: &str) {
     let text = message_cstring(message);
     // SAFETY: `s` is live (caller); the message is an argument of a constant "%s" format.
-    unsafe { ap_log_error_(
-        c"mod_wasm".as_ptr(),
-        0,
-        module_index(),
-        log_level(level),
-        0,
-        s,
-        c"%s".as_ptr(),
-        text.as_ptr(),
-    ) };
+    unsafe { ap_log_error_(c"mod_wasm".as_ptr(), 0, module_index(), log_level(level), 0, s, c"%s".as_ptr(), text.as_ptr()) };
 }
 
 /// APR's text for a status code.

@@ -13,8 +13,8 @@ use crate::ffi::*;
 ///
 /// # Safety
 /// `pool` must be a live pool, and nothing may use the pointer once its cleanups have run.
-pub unsafe fn pool_owned<T>(pool: *mut apr_pool_t, value: T) -> *mut T {
-    unsafe extern "C" fn drop_value<T>(data: *mut c_void) -> apr_status_t {
+pub unsafe fn pool_owned<T: 'static>(pool: *mut apr_pool_t, value: T) -> *mut T {
+    unsafe extern "C" fn drop_value<T: 'static>(data: *mut c_void) -> apr_status_t {
         guard(|_| (), || {
             // SAFETY: `data` is the Box::into_raw below; a pool runs each cleanup once.
             drop(unsafe { Box::from_raw(data as *mut T) })

@@ -16,7 +16,7 @@ use host::{BodyError, CgiHeaders, Field, HttpHead, HttpdRequest, LogLevel, Table
 use crate::boundary::guard;
 use crate::ffi::*;
 use crate::log::{log_request, status_text};
-use crate::request_state::{already_answered, mark_answered, top_main};
+use crate::request_state::{already_answered, body_written, mark_answered, mark_body_written, top_main};
 
 /// The one adapter over httpd's `request_rec`: [`host::Request`] for a content handler's
 /// run, [`HttpdRequest`] for an extension module's call. Made for one run or one call, on
@@ -35,9 +35,12 @@ pub struct RequestRec {
     ended: bool,
 }
 
-// SAFETY: a RequestRec is made for one handler run or one guest call and used only on that
-// request's thread, inside that run or call; wasmtime merely requires store data and
-// stream objects to be Send.
+// SAFETY: a RequestRec is made for one handler run or one guest call and used, and
+// dropped (its Drop dereferences `r`), only on that request's thread, inside that run or
+// call: the host drops an extension call's value when the call returns, and every clone of
+// a content handler's exchange (the WASI streams, a wasi:http body, which spawns no task)
+// goes with the store before `handler::serve` returns. wasmtime merely requires store data
+// and stream objects to be Send.
 unsafe impl Send for RequestRec {}
 
 impl RequestRec {
@@ -69,15 +72,21 @@ impl RequestRec {
         unsafe { already_answered(self.r).is_some() }
     }
 
-    /// Reads the request body (both traits' `read_body`).
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
+    /// Reads the request body (both traits' `read_body`). For a content handler's run the
+    /// body has ended after its end or an error (`Ok(0)` from then on, as the program's stdin
+    /// sees it); an extension module's call asks httpd every time, so a failed read fails
+    /// again.
+    fn read(&mut self, buf: &mut [u8], end_after_error: bool) -> Result<usize, BodyError> {
         if self.body_ended || buf.is_empty() {
             return Ok(0);
         }
         let input = Self::brigade(self.r, &mut self.input);
         // SAFETY: the request is live during the run or call; `input` is its brigade.
         let n = unsafe { read_body(self.r, input, buf) };
-        self.body_ended = !matches!(n, Ok(n) if n > 0);
+        self.body_ended = match &n {
+            Ok(read) => *read == 0,
+            Err(_) => end_after_error,
+        };
         n
     }
 
@@ -89,6 +98,9 @@ impl RequestRec {
                 io::ErrorKind::BrokenPipe,
                 "httpd has already answered (a filter refused the request, or it was redirected)",
             ));
+        }
+        if data.is_empty() {
+            return Ok(());
         }
         let out = self.out();
         self.wrote = true;
@@ -131,7 +143,12 @@ impl Drop for RequestRec {
     /// with whatever comes next — httpd's end of the response, and with it a Content-Length
     /// for a response that fits in one buffer.
     fn drop(&mut self) {
-        if !self.wrote || self.ended || self.out.is_null() || self.answered() {
+        if !self.wrote || self.ended {
+            return;
+        }
+        // SAFETY: the request is live during the run or call the value was made for.
+        unsafe { mark_body_written(self.r) };
+        if self.out.is_null() || self.answered() {
             return;
         }
         // SAFETY: the request is live during the run or call the value was made for; `out`
@@ -186,7 +203,7 @@ unsafe extern "C" fn next_header_line(buf: *mut c_char, len: c_int, data: *mut c
 
 impl host::Request for RequestRec {
     fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
-        self.read(buf)
+        self.read(buf, true)
     }
 
     fn write_body(&mut self, data: &[u8]) -> io::Result<()> {
@@ -421,7 +438,7 @@ pub unsafe fn redirect_as_get(r: *mut request_rec, location: &str, keep_handler:
 
 /// Appends an error bucket for `status` and the EOS to `bb`: before the headers went out,
 /// httpd answers `status` (its error response); after, a 502 makes it cut the response.
-/// `r` counts as answered from now on ([`crate::extensions::already_answered`]).
+/// `r` counts as answered from now on ([`crate::request_state::already_answered`]).
 ///
 /// # Safety
 /// `r` must be a live request and `bb` a brigade of its connection.
@@ -602,7 +619,7 @@ impl HttpdRequest for RequestRec {
     }
 
     fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, BodyError> {
-        self.read(buf)
+        self.read(buf, false)
     }
 
     fn write_body(&mut self, data: &[u8]) -> io::Result<()> {
@@ -636,10 +653,8 @@ impl HttpdRequest for RequestRec {
     }
 
     fn include(&mut self, uri: &str) -> u16 {
-        // What this call wrote so far goes first.
-        if self.pass_written().is_err() {
-            return HTTP_INTERNAL_SERVER_ERROR as u16;
-        }
+        // What this call wrote so far goes first (a failure shows in the subrequest's own).
+        let _ = self.pass_written();
         // SAFETY: as in `lookup`; the subrequest's output goes into this request's filters,
         // behind what the handler has written so far, as mod_include's does.
         unsafe {
@@ -668,12 +683,13 @@ impl HttpdRequest for RequestRec {
         // its end here (its recursion limit answers 500 beyond it).
         unsafe {
             // Part of a response written (in this call, or by an earlier handler that
-            // declined) would be dropped or followed by the new one: an earlier call's
-            // writes end in httpd's OLD_WRITE buffer at the head of the filters (see Drop),
-            // and anything that went through them set sent_bodyct.
+            // declined) would be dropped or followed by the new one: an earlier call that
+            // wrote marked the request (see Drop), ap_rwrite (another module's) leaves
+            // httpd's OLD_WRITE buffer at the head of the filters, and anything that went
+            // through them set sent_bodyct.
             let head = (*self.r).output_filters;
             let old_write = !head.is_null() && c_str((*(*head).frec).name).eq_ignore_ascii_case("OLD_WRITE");
-            if self.wrote || old_write || (*self.r).sent_bodyct != 0 {
+            if self.wrote || body_written(self.r) || old_write || (*self.r).sent_bodyct != 0 {
                 return Err("part of the response has been written already".into());
             }
             if already_answered(self.r).is_some() {

@@ -1,6 +1,7 @@
 //! What mod_wasm keeps for a request in its request_config: for an original request (its
 //! subrequests and internal redirects included) the extension instances, ended with its
-//! pool; for every request its marks (httpd has already answered it).
+//! pool; for every request its marks (httpd has already answered it; an extension module
+//! wrote part of its response).
 
 use std::cell::Cell;
 use std::ffi::c_void;
@@ -17,6 +18,8 @@ use crate::pool::pool_owned;
 struct Marks {
     /// httpd has been given a whole response ([`mark_answered`]).
     answered: Cell<bool>,
+    /// An extension module's handler wrote part of the response ([`mark_body_written`]).
+    body_written: Cell<bool>,
 }
 
 /// What mod_wasm keeps for one original request (its subrequests and internal redirects
@@ -141,6 +144,28 @@ unsafe fn marked(r: *mut request_rec) -> bool {
     unsafe { marks(r, false) }.is_some_and(|marks| marks.answered.get())
 }
 
+/// Notes that an extension module's call wrote part of `r`'s response and left it open:
+/// the bytes may sit in a filter (mod_wasm's own output filters hold up to 512 KiB), and
+/// nothing may redirect `r` from now on.
+///
+/// # Safety
+/// `r` must be a live request, on its thread.
+pub(crate) unsafe fn mark_body_written(r: *mut request_rec) {
+    // SAFETY: caller's contract.
+    if let Some(marks) = unsafe { marks(r, true) } {
+        marks.body_written.set(true);
+    }
+}
+
+/// Whether an extension module's call wrote part of `r`'s response.
+///
+/// # Safety
+/// `r` must be a live request, on its thread.
+pub(crate) unsafe fn body_written(r: *mut request_rec) -> bool {
+    // SAFETY: caller's contract.
+    unsafe { marks(r, false) }.is_some_and(|marks| marks.body_written.get())
+}
+
 /// `AP_FILTER_ERROR` ("the response is taken care of") when httpd has already been given a
 /// whole response for `r` — it was marked ([`mark_answered`]), or its own EOS has gone out —
 /// or for a request it is a subrequest of (marked: a subrequest reads its main request's
@@ -190,6 +215,6 @@ impl Drop for RequestState {
         let r = self.r;
         // SAFETY: the pool's cleanups run before the request's memory is freed, and no hook
         // of the request runs any more.
-        std::mem::take(&mut self.instances).end(&mut |level, message| unsafe { log_request(r, level, message) });
+        self.instances.end_in_place(&mut |level, message| unsafe { log_request(r, level, message) });
     }
 }

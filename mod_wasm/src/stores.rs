@@ -38,8 +38,8 @@ unsafe impl Send for Store {}
 unsafe impl Sync for Store {}
 
 /// The stores of the configuration, in the order of definition.
-fn stores() -> impl Iterator<Item = StoreBackend> {
-    host::store::backends().into_iter()
+fn stores() -> Vec<Arc<Store>> {
+    host::store::backends().into_iter().filter_map(|backend| backend.downcast::<Store>().ok()).collect()
 }
 
 /// Whether the provider asks its callers to serialize access.
@@ -102,8 +102,7 @@ pub(crate) unsafe fn define(cmd: *mut cmd_parms, name: &str, spec: &str) -> Resu
 /// # Safety
 /// `pconf` and `s` must be httpd's configuration pool and main server, during post_config.
 pub(crate) unsafe fn post_config(pconf: *mut apr_pool_t, s: *mut server_rec) -> Result<(), String> {
-    let stores: Vec<StoreBackend> = stores().collect();
-    let stores: Vec<&Store> = stores.iter().filter_map(|b| b.downcast_ref::<Store>()).collect();
+    let stores = stores();
     let hints = ap_socache_hints { avg_id_len: 32, avg_obj_size: 256, expiry_interval: 30 * 1_000_000 };
     for store in stores.iter() {
         // SAFETY: caller's contract; the provider record is static and the instance lives
@@ -158,8 +157,7 @@ impl Drop for Initialized {
 /// # Safety
 /// `pchild` must be the child's pool, during child_init.
 pub(crate) unsafe fn child_init(pchild: *mut apr_pool_t) -> Result<(), String> {
-    let stores: Vec<StoreBackend> = stores().collect();
-    let stores: Vec<&Store> = stores.iter().filter_map(|b| b.downcast_ref::<Store>()).collect();
+    let stores = stores();
     let Some(mut mutex) = stores.iter().map(|s| s.mutex.load(Ordering::Relaxed)).find(|m| !m.is_null()) else {
         return Ok(());
     };

@@ -458,8 +458,14 @@ impl RequestInstances {
     /// Ends the request: kept ([`Scope::Server`]) instances learn it through their
     /// `request-end` export and go back to their module's pool; the others are dropped.
     /// `log` writes the guest's output and failures (the request's hooks are over).
-    pub fn end(self, log: &mut dyn FnMut(LogLevel, &str)) {
-        for in_use in self.modules.into_inner() {
+    pub fn end(mut self, log: &mut dyn FnMut(LogLevel, &str)) {
+        self.end_in_place(log);
+    }
+
+    /// [`RequestInstances::end`] for an owner that cannot give the value away (it is
+    /// dropped in place): the instances are ended, and none is left.
+    pub fn end_in_place(&mut self, log: &mut dyn FnMut(LogLevel, &str)) {
+        for in_use in std::mem::take(self.modules.get_mut()) {
             if let (Some(live), Some(pre)) = (in_use.live, in_use.slot.ready().ok().and_then(|l| l.downcast_ref::<ExtensionPre>())) {
                 finish(pre, in_use.slot.name(), live, self.serial, log);
             }
