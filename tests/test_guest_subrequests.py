@@ -4,6 +4,8 @@ body inside the response; a redirect whose response is the response; httpd's rec
 The `phase_probe` handler runs one operation per request from its query string."""
 
 
+import gzip
+
 import pytest
 
 from harness import Apache, guest
@@ -115,6 +117,28 @@ def test_a_status_after_a_redirect_sends_no_second_response(server):
 def test_a_redirect_after_writing_is_refused(server):
     assert run(server, "write-then-redirect:/page.txt") == (
         200, 'written|error=Error::WrongPhase("part of the response has been written already")\n')
+
+
+@pytest.mark.parametrize("size", [100, 20000])
+def test_a_redirect_after_an_earlier_module_wrote_is_refused(size):
+    # One module's handler writes and declines; the next one (a second line of the same
+    # file) may not redirect: the response has begun. mod_deflate holds what was written,
+    # so nothing has reached the client yet, whether it fits in one 8 KiB buffer or not.
+    config = CONFIG + f"""LoadModule deflate_module /usr/lib/apache2/modules/mod_deflate.so
+<Location /written>
+    SetHandler phase-probe
+    SetOutputFilter DEFLATE
+    WasmApacheModule {guest('phase_probe', P2)} "second"
+</Location>
+"""
+    with Apache(config, log_level="warn wasm:info").add_files({"page.txt": "a page\n"}) as server:
+        mark = server.log_mark()
+        status, headers, body = server.get(f"/written?write-then-decline:{size}", headers={"Accept-Encoding": "gzip"})
+        if headers.get("content-encoding") == "gzip":
+            body = gzip.decompress(body)
+        assert server.wait_log("phase-probe handler uri=/written", since=mark)  # the guest ran
+        assert (status, body) == (
+            200, b"x" * size + b'|error=Error::WrongPhase("part of the response has been written already")\n')
 
 
 def test_a_redirect_loop_ends_at_httpds_recursion_limit(server):

@@ -19,7 +19,9 @@
 //!   redirect to this very URI, query included: a loop httpd must stop),
 //!   `redirect-then-status:URI` (redirects, then answers http-status(500)),
 //!   `write-then-redirect:URI` (writes, then tries to redirect), `write-then-trap:N` (writes
-//!   N bytes of `x`, then executes `unreachable`);
+//!   N bytes of `x`, then executes `unreachable`), `write-then-decline:N` (writes N bytes of
+//!   `x` and declines; on a line whose config says `second`, tries to redirect to
+//!   `/page.txt` instead and answers `|error=…` if it may not);
 //! - with `quick`, quick-handler answers `/quick/lookup-file` with a lookup of `page.txt`
 //!   (before httpd has mapped the request to any file).
 //!
@@ -184,6 +186,16 @@ fn subrequest_op(r: &Request, query: &str) -> Option<HookResult> {
     if let Some(uri) = query.strip_prefix("redirect-then-status:") {
         let _ = r.internal_redirect(uri);
         return Some(HookResult::HttpStatus(500));
+    }
+    if let Some(n) = query.strip_prefix("write-then-decline:") {
+        if has(r, "second") {
+            return Some(match r.internal_redirect("/page.txt") {
+                Ok(()) => HookResult::Ok,
+                Err(e) => write(format!("|error={e:?}\n")),
+            });
+        }
+        let _ = r.write_body(&vec![b'x'; n.parse().unwrap_or(0)]);
+        return Some(HookResult::Declined);
     }
     if let Some(uri) = query.strip_prefix("write-then-redirect:") {
         let _ = r.write_body(b"written|");
