@@ -117,6 +117,36 @@ impl RequestRec {
         status_result(rv)
     }
 
+    /// Passes what `out` holds on to the output filters with `bucket` (a FLUSH, the EOS) at
+    /// its end, and empties it.
+    ///
+    /// # Safety
+    /// `bucket` must be a bucket of the request's connection, owned by nothing else.
+    unsafe fn pass_with(&mut self, bucket: *mut apr_bucket) -> apr_status_t {
+        let out = self.out();
+        // SAFETY: the request is live during the run or call; `out` is its brigade, which
+        // takes the bucket (caller's contract).
+        unsafe {
+            brigade_insert_tail(out, bucket);
+            let rv = ap_pass_brigade((*self.r).output_filters, out);
+            apr_brigade_cleanup(out as *mut c_void);
+            rv
+        }
+    }
+
+    /// Ends the response with `end` (given `out`): unless httpd has answered already, in
+    /// which case what `out` holds is dropped.
+    fn end_response(&mut self, end: impl FnOnce(&mut Self, *mut apr_bucket_brigade) -> apr_status_t) -> io::Result<()> {
+        self.ended = true;
+        let out = self.out();
+        if self.answered() {
+            // SAFETY: `out` is the request's brigade, live with its pool.
+            unsafe { apr_brigade_cleanup(out as *mut c_void) };
+            return Ok(());
+        }
+        status_result(end(self, out))
+    }
+
     /// Passes what `out` holds on to the output filters, without a FLUSH.
     fn pass_written(&mut self) -> io::Result<()> {
         // SAFETY: the request is live during the run or call; `out` is its brigade.
@@ -214,48 +244,27 @@ impl host::Request for RequestRec {
         if self.answered() {
             return Err(io::Error::new(io::ErrorKind::BrokenPipe, "httpd has already answered (a filter refused the request)"));
         }
-        let out = self.out();
-        // SAFETY: the request is live while the handler runs; `out` is its brigade.
-        unsafe {
-            let flush = apr_bucket_flush_create((*(*self.r).connection).bucket_alloc);
-            brigade_insert_tail(out, flush);
-            let rv = ap_pass_brigade((*self.r).output_filters, out);
-            apr_brigade_cleanup(out as *mut c_void);
-            status_result(rv)
-        }
+        // SAFETY: the request is live while the handler runs.
+        status_result(unsafe { self.pass_with(apr_bucket_flush_create((*(*self.r).connection).bucket_alloc)) })
     }
 
     fn finish_body(&mut self) -> io::Result<()> {
-        self.ended = true;
-        let out = self.out();
-        // SAFETY: the request is live while the handler runs; `out` is its brigade.
-        unsafe {
-            if self.answered() {
-                apr_brigade_cleanup(out as *mut c_void);
-                return Ok(());
+        self.end_response(|me, out| {
+            // SAFETY: the request is live while the handler runs; `out` is its brigade,
+            // empty once passed.
+            unsafe {
+                let rv = me.pass_with(apr_bucket_eos_create((*(*me.r).connection).bucket_alloc));
+                if rv == APR_SUCCESS as apr_status_t {
+                    send_now(me.r, out);
+                }
+                rv
             }
-            let eos = apr_bucket_eos_create((*(*self.r).connection).bucket_alloc);
-            brigade_insert_tail(out, eos);
-            let rv = ap_pass_brigade((*self.r).output_filters, out);
-            apr_brigade_cleanup(out as *mut c_void);
-            if rv == APR_SUCCESS as apr_status_t {
-                send_now(self.r, out);
-            }
-            status_result(rv)
-        }
+        })
     }
 
     fn abort_body(&mut self) -> io::Result<()> {
-        self.ended = true;
-        let out = self.out();
         // SAFETY: the request is live while the handler runs; `out` is its brigade.
-        unsafe {
-            if self.answered() {
-                apr_brigade_cleanup(out as *mut c_void);
-                return Ok(());
-            }
-            status_result(cut_response(self.r, out))
-        }
+        self.end_response(|me, out| unsafe { cut_response(me.r, out) })
     }
 
     fn apply_cgi_headers(&mut self, block: &[u8], script: &str) -> Result<CgiHeaders, u16> {
