@@ -27,18 +27,17 @@ pub fn start(settings: &ChildSettings) -> Result<Vec<LoadFailure>, String> {
                     let module = Module::from_file(engine, slot.path()).map_err(fail)?;
                     Box::new(programs.core(&module).map_err(fail)?)
                 }
-                // Before commands: a Rust binary built for the proxy world also exports wasi:cli/run.
-                WasmKind::Component if info.is_http_proxy() => {
-                    let component = Component::from_file(engine, slot.path()).map_err(fail)?;
-                    Box::new(wasi_http::load(&http, &component).map_err(fail)?)
-                }
-                WasmKind::Component if info.is_command() => {
-                    let component = Component::from_file(engine, slot.path()).map_err(fail)?;
-                    Box::new(programs.command(&component).map_err(fail)?)
-                }
                 WasmKind::Component => {
                     let component = Component::from_file(engine, slot.path()).map_err(fail)?;
-                    Box::new(extension::load(&ext, &component, concurrent_requests).map_err(fail)?)
+                    // Before commands: a Rust binary built for the proxy world also exports
+                    // wasi:cli/run.
+                    if info.is_http_proxy() {
+                        Box::new(wasi_http::load(&http, &component).map_err(fail)?)
+                    } else if info.is_command() {
+                        Box::new(programs.command(&component).map_err(fail)?)
+                    } else {
+                        Box::new(extension::load(&ext, &component, concurrent_requests).map_err(fail)?)
+                    }
                 }
             })
         })

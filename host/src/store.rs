@@ -17,8 +17,6 @@ pub const MAX_KEY: usize = 64;
 pub const MAX_VALUE: usize = 64 * 1024;
 /// The longest time a value may be kept, in seconds (30 days).
 pub const MAX_TTL: u32 = 30 * 24 * 3600;
-/// The longest store name.
-pub use crate::config::values::MAX_STORE_NAME as MAX_NAME;
 
 struct StoreDef {
     name: String,
